@@ -48,3 +48,11 @@ export class ConfigError extends PortcullisError {
     this.problems = problems;
   }
 }
+
+/**
+ * Exhaustiveness check at the end of a `switch` over a closed union: the compiler proves it
+ * unreachable, and reaching it at run time is a broken invariant of our own code.
+ */
+export function assertNever(value: never): never {
+  throw new Error(`unhandled case ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,93 @@
+/**
+ * The certificate half of the access decision: the peer chain (as OpenSSL verified it against
+ * the trust anchors, RFC 5280 §6), the clientAuth extended key usage (RFC 5280 §4.2.1.12) and
+ * the CRLs in force. The identity half is in `rules.ts`.
+ */
+import { X509Certificate } from 'node:crypto';
+import { certificateFacts, type CertificateFacts } from './certificate-facts.ts';
+import type { CrlSet } from './crl-set.ts';
+
+/** id-kp-clientAuth (RFC 5280 §4.2.1.12). */
+const CLIENT_AUTH_EKU = '1.3.6.1.5.5.7.3.2';
+
+/** Why a certificate was refused; a closed set used as a metric label and log reason. */
+export type CertificateRejection =
+  | 'no-client-certificate'
+  | 'certificate-expired'
+  | 'certificate-not-yet-valid'
+  | 'untrusted-issuer'
+  | 'certificate-revoked'
+  | 'certificate-invalid'
+  | 'missing-client-auth-eku';
+
+/** The peer's certificates as the TLS engine reports them. */
+export interface PeerCertificates {
+  readonly chainVerified: boolean;
+  readonly verificationError: string | undefined;
+  /** Peer certificate first, then its issuers up to the anchor. */
+  readonly peerChain: readonly X509Certificate[];
+}
+
+/** Settings of the certificate check. */
+export interface CertificateCheckSettings {
+  readonly requireClientAuthEku: boolean;
+  readonly crls: CrlSet;
+  /** SHA-256 fingerprints of the trust anchors. */
+  readonly anchorFingerprints: ReadonlySet<string>;
+}
+
+/** The outcome of the certificate check. */
+export type CertificateCheck =
+  | { readonly ok: true; readonly facts: CertificateFacts }
+  | { readonly ok: false; readonly reason: CertificateRejection; readonly detail: string; readonly facts?: CertificateFacts };
+
+/** OpenSSL verification errors (as Node names them) mapped to our reasons. */
+const OPENSSL_REASONS: Readonly<Record<string, CertificateRejection>> = {
+  CERT_HAS_EXPIRED: 'certificate-expired',
+  CERT_NOT_YET_VALID: 'certificate-not-yet-valid',
+  UNABLE_TO_GET_ISSUER_CERT: 'untrusted-issuer',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'untrusted-issuer',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'untrusted-issuer',
+  SELF_SIGNED_CERT_IN_CHAIN: 'untrusted-issuer',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'untrusted-issuer',
+  CERT_REVOKED: 'certificate-revoked',
+  INVALID_PURPOSE: 'missing-client-auth-eku',
+};
+
+/** Checks the peer's certificate chain; every path that is not provably good refuses. */
+export function checkCertificate(peer: PeerCertificates, settings: CertificateCheckSettings, now: Date): CertificateCheck {
+  const leaf = peer.peerChain[0];
+  if (leaf === undefined) return { ok: false, reason: 'no-client-certificate', detail: 'the peer sent no certificate' };
+  const facts = certificateFacts(leaf);
+  if (!peer.chainVerified) {
+    const error = peer.verificationError ?? 'unknown';
+    const reason = OPENSSL_REASONS[error] ?? 'certificate-invalid';
+    // OpenSSL checks the TLS client purpose itself; when the operator waives clientAuth, the
+    // purpose error alone is forgiven, after the chain is re-verified here link by link.
+    const waived = reason === 'missing-client-auth-eku' && !settings.requireClientAuthEku && chainHolds(peer.peerChain, settings, now);
+    if (!waived) return { ok: false, reason, detail: `chain verification: ${error}`, facts };
+  }
+  if (settings.requireClientAuthEku && !(leaf.keyUsage ?? []).includes(CLIENT_AUTH_EKU)) {
+    return { ok: false, reason: 'missing-client-auth-eku', detail: 'no clientAuth extended key usage', facts };
+  }
+  for (let i = 0; i + 1 < peer.peerChain.length; i++) {
+    const subject = peer.peerChain[i]!;
+    const issuer = peer.peerChain[i + 1]!;
+    if (settings.crls.status(issuer, subject.serialNumber) === 'revoked') {
+      return { ok: false, reason: 'certificate-revoked', detail: `serial ${subject.serialNumber} is on the CRL of ${issuer.subject.split('\n').join(', ')}`, facts };
+    }
+  }
+  return { ok: true, facts };
+}
+
+/** RFC 5280 §6.1 basics: every link signed by the next, all in date, ending at a trust anchor. */
+function chainHolds(chain: readonly X509Certificate[], settings: CertificateCheckSettings, now: Date): boolean {
+  const last = chain.at(-1);
+  if (last === undefined || !settings.anchorFingerprints.has(last.fingerprint256)) return false;
+  return chain.every((certificate, i) => {
+    const inDate = new Date(certificate.validFrom) <= now && now <= new Date(certificate.validTo);
+    const issuer = chain[i + 1] ?? certificate;
+    const isCa = i === 0 || certificate.ca;
+    return inDate && isCa && certificate.checkIssued(issuer) && certificate.verify(issuer.publicKey);
+  });
+}

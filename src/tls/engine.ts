@@ -1,0 +1,218 @@
+/**
+ * The EAP-TLS TLS engine: `node:tls` driven over an in-memory transport.
+ *
+ * One `tls.Server` that never listens holds the secure context, built once. Each EAP-TLS
+ * conversation gets a {@link TlsConversation} whose records travel through a {@link RecordPipe}.
+ * Client certificates are requested but never refused by OpenSSL itself
+ * (`rejectUnauthorized: false`): the verdict is the policy's, and the engine reports OpenSSL's
+ * chain verification result for it to use.
+ */
+import assert from 'node:assert/strict';
+import { X509Certificate, constants as cryptoConstants } from 'node:crypto';
+import tls from 'node:tls';
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { HelloType, helloRandom } from './hello-random.ts';
+import { deriveEapKeys, type EapKeyMaterial } from './key-material.ts';
+import { RecordPipe } from './record-pipe.ts';
+
+/** TLS protocol versions EAP-TLS runs over (RFC 5216, RFC 9190). */
+export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
+
+/** Everything the engine needs, read from files by the caller. */
+export interface TlsEngineSettings {
+  /** PEM: the server certificate first, then its chain. */
+  readonly certificateChain: Buffer;
+  /** PEM private key of the server certificate. */
+  readonly privateKey: Buffer;
+  readonly privateKeyPassphrase?: string | undefined;
+  /** PEM trust anchors and intermediates for client certificate path building. */
+  readonly caCertificates: readonly Buffer[];
+  readonly minVersion: TlsVersion;
+  readonly maxVersion: TlsVersion;
+  /** Issue session tickets so that returning peers can resume (checks re-run on resumption). */
+  readonly resumption: boolean;
+  readonly resumptionLifetimeSeconds: number;
+}
+
+/** What the handshake established, for the policy to judge. */
+export interface HandshakeResult {
+  readonly version: TlsVersion;
+  readonly resumed: boolean;
+  /** OpenSSL verified the peer chain to a configured CA (dates included). */
+  readonly chainVerified: boolean;
+  /** OpenSSL's verification error code when not verified (e.g. `CERT_HAS_EXPIRED`). */
+  readonly verificationError: string | undefined;
+  /** Peer certificate first, then the issuers OpenSSL found, up to the anchor. Empty when none. */
+  readonly peerChain: readonly X509Certificate[];
+  readonly cipher: string;
+}
+
+/** What one delivery of peer records produced. */
+export type TlsProgress =
+  | { readonly kind: 'continue'; readonly output: Buffer }
+  | { readonly kind: 'established'; readonly result: HandshakeResult }
+  | { readonly kind: 'failed'; readonly output: Buffer };
+
+/** Builds the shared secure context once and opens conversations on it. */
+export class TlsEngine {
+  readonly #server: tls.Server;
+  /** The conversation whose records are being delivered; `secureConnection` fires synchronously inside. */
+  #delivering: TlsConversation | undefined;
+
+  constructor(settings: TlsEngineSettings) {
+    assert.ok(settings.caCertificates.length > 0, 'at least one CA certificate');
+    this.#server = tls.createServer({
+      cert: settings.certificateChain,
+      key: settings.privateKey,
+      passphrase: settings.privateKeyPassphrase,
+      ca: [...settings.caCertificates],
+      minVersion: settings.minVersion,
+      maxVersion: settings.maxVersion,
+      requestCert: true,
+      rejectUnauthorized: false,
+      // A fixed context: tickets from an earlier handshake of this server are accepted
+      // (otherwise OpenSSL fails resumption with SESSION_ID_CONTEXT_UNINITIALIZED).
+      sessionIdContext: 'portcullis-eap-tls',
+      sessionTimeout: settings.resumptionLifetimeSeconds,
+      secureOptions: settings.resumption ? 0 : cryptoConstants.SSL_OP_NO_TICKET,
+    });
+    this.#server.on('secureConnection', (socket: TLSSocket) => {
+      const conversation = this.#delivering;
+      assert.ok(conversation !== undefined, 'secureConnection outside a delivery');
+      conversation.established(socket);
+    });
+    // Handshake errors surface as a closed RecordPipe; the event only needs a listener.
+    this.#server.on('tlsClientError', () => {});
+  }
+
+  /** Opens a conversation; call when the first EAP-TLS response (the ClientHello) arrives. */
+  open(): TlsConversation {
+    const pipe = new RecordPipe();
+    const conversation = new TlsConversation(pipe, (deliver) => {
+      this.#delivering = conversation;
+      try {
+        deliver();
+      } finally {
+        this.#delivering = undefined;
+      }
+    });
+    this.#server.emit('connection', pipe);
+    return conversation;
+  }
+}
+
+/** One TLS handshake over EAP; records in, records out. */
+export class TlsConversation {
+  readonly #pipe: RecordPipe;
+  readonly #withDelivery: (deliver: () => void) => void;
+  #socket: TLSSocket | undefined;
+  #clientRandom: Buffer | undefined;
+  #serverRandom: Buffer | undefined;
+
+  /** @internal created by {@link TlsEngine.open}. */
+  constructor(pipe: RecordPipe, withDelivery: (deliver: () => void) => void) {
+    this.#pipe = pipe;
+    this.#withDelivery = withDelivery;
+  }
+
+  /** @internal called by the engine when the handshake completes during a delivery. */
+  established(socket: TLSSocket): void {
+    this.#socket = socket;
+    socket.on('error', () => {
+      // After the handshake an error means the peer broke the protocol; the pipe reports it closed.
+    });
+  }
+
+  /**
+   * Delivers one reassembled flight from the peer and waits until the TLS stack is quiet.
+   * Output produced by the final handshake step is held back (see {@link takeHeldOutput}) so
+   * that nothing completes the handshake for the peer before the policy has decided.
+   */
+  async receive(records: Buffer): Promise<TlsProgress> {
+    this.#clientRandom ??= helloRandom(records, HelloType.ClientHello);
+    this.#withDelivery(() => this.#pipe.deliver(records));
+    await this.#settle();
+    if (this.#socket !== undefined) {
+      return { kind: 'established', result: this.#describe(this.#socket) };
+    }
+    const output = this.#pipe.takeOutput();
+    this.#serverRandom ??= helloRandom(output, HelloType.ServerHello);
+    if (this.#pipe.ended) return { kind: 'failed', output };
+    return { kind: 'continue', output };
+  }
+
+  /** Takes the records the TLS stack wrote after the handshake completed (final flight, tickets). */
+  takeHeldOutput(): Buffer {
+    return this.#pipe.takeOutput();
+  }
+
+  /**
+   * RFC 9190 §2.1.1: the TLS 1.3 protected success indication, one application-data byte 0x00.
+   * Returns every record held back so far followed by it.
+   */
+  async writeSuccessIndication(): Promise<Buffer> {
+    const socket = this.#socket;
+    assert.ok(socket !== undefined, 'success indication before the handshake completed');
+    socket.write(Buffer.from([0x00]));
+    await this.#settle();
+    return this.#pipe.takeOutput();
+  }
+
+  /** MSK, EMSK and Session-Id; undefined before the handshake completes. */
+  keyMaterial(): EapKeyMaterial | undefined {
+    const socket = this.#socket;
+    if (socket === undefined) return undefined;
+    const version = socket.getProtocol();
+    if (version !== 'TLSv1.2' && version !== 'TLSv1.3') return undefined;
+    const randoms =
+      this.#clientRandom !== undefined && this.#serverRandom !== undefined
+        ? { client: this.#clientRandom, server: this.#serverRandom }
+        : undefined;
+    return deriveEapKeys(socket, version, randoms);
+  }
+
+  /** Releases the TLS state. */
+  destroy(): void {
+    this.#socket?.destroy();
+    this.#pipe.destroy();
+  }
+
+  /** Application data is written by the TLS stack one or two turns after the call; wait it out. */
+  async #settle(): Promise<void> {
+    let before = -1;
+    while (before !== this.#pipe.pendingBytes) {
+      before = this.#pipe.pendingBytes;
+      await nextTurn();
+      await nextTurn();
+    }
+  }
+
+  #describe(socket: TLSSocket): HandshakeResult {
+    const version = socket.getProtocol();
+    assert.ok(version === 'TLSv1.2' || version === 'TLSv1.3', `unexpected protocol ${String(version)}`);
+    const authorizationError = socket.authorizationError as unknown;
+    return {
+      version,
+      resumed: socket.isSessionReused(),
+      chainVerified: socket.authorized,
+      verificationError:
+        authorizationError === undefined || authorizationError === null ? undefined : String(authorizationError),
+      peerChain: peerChain(socket),
+      cipher: socket.getCipher().name,
+    };
+  }
+}
+
+/** The peer certificate and the issuers OpenSSL attached, stopping at a self-signed one. */
+function peerChain(socket: TLSSocket): X509Certificate[] {
+  const chain: X509Certificate[] = [];
+  let entry: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  const seen = new Set<string>();
+  while (entry !== undefined && entry.raw !== undefined && !seen.has(entry.fingerprint256)) {
+    seen.add(entry.fingerprint256);
+    chain.push(new X509Certificate(entry.raw));
+    entry = entry.issuerCertificate;
+  }
+  return chain;
+}
