@@ -5,6 +5,7 @@
  * separators are JSON-quoted (Node >= 17.3), which is undone here.
  */
 import type { X509Certificate } from 'node:crypto';
+import { normalizeSerial } from '../config/index.ts';
 
 /** Distinguished-name attributes by short name (`CN`, `OU`, ...); a name may repeat. */
 export type NameAttributes = Readonly<Record<string, readonly string[]>>;
@@ -13,7 +14,7 @@ export type NameAttributes = Readonly<Record<string, readonly string[]>>;
 export interface CertificateFacts {
   readonly subject: NameAttributes;
   readonly issuer: NameAttributes;
-  /** Upper-case hex without leading zeros or separators. */
+  /** Upper-case hex without leading zeros or separators (config's `normalizeSerial`). */
   readonly serial: string;
   readonly sanEmail: readonly string[];
   readonly sanDns: readonly string[];
@@ -26,19 +27,13 @@ export interface CertificateFacts {
   readonly issuerText: string;
 }
 
-/** Normalises a serial number written as hex, with or without colons and leading zeros. */
-export function normaliseSerial(hex: string): string {
-  const digits = hex.replace(/[:\s]/g, '').toUpperCase().replace(/^0+(?=.)/, '');
-  return digits;
-}
-
 /** Reads the facts of a certificate. */
 export function certificateFacts(certificate: X509Certificate): CertificateFacts {
   const san = parseSubjectAltName(certificate.subjectAltName);
   return {
     subject: parseName(certificate.subject),
     issuer: parseName(certificate.issuer),
-    serial: normaliseSerial(certificate.serialNumber),
+    serial: normalizeSerial(certificate.serialNumber) ?? certificate.serialNumber,
     sanEmail: san.get('email') ?? [],
     sanDns: san.get('DNS') ?? [],
     sanUri: san.get('URI') ?? [],

@@ -6,7 +6,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { PortcullisError } from '../errors.ts';
 import { x509 } from '../pki/x509.ts';
-import { normaliseSerial } from './certificate-facts.ts';
+import { normalizeSerial } from '../config/index.ts';
 
 /** One verified CRL. */
 export interface LoadedCrl {
@@ -17,7 +17,7 @@ export interface LoadedCrl {
   readonly issuerText: string;
   readonly thisUpdate: Date;
   readonly nextUpdate: Date | undefined;
-  /** Normalised serial numbers (see {@link normaliseSerial}). */
+  /** Normalised serial numbers (config's `normalizeSerial`). */
   readonly revoked: ReadonlySet<string>;
 }
 
@@ -66,7 +66,7 @@ export class CrlSet {
           issuerText: crl.issuer,
           thisUpdate: crl.thisUpdate,
           nextUpdate: crl.nextUpdate,
-          revoked: new Set(crl.entries.map((entry) => normaliseSerial(entry.serialNumber))),
+          revoked: new Set(crl.entries.map((entry) => normalizeSerial(entry.serialNumber) ?? entry.serialNumber)),
         });
       }
     }
@@ -82,7 +82,7 @@ export class CrlSet {
   status(issuer: X509Certificate, serial: string): CrlStatus {
     const crl = this.#byIssuer.get(issuer.fingerprint256);
     if (crl === undefined) return 'no-crl';
-    return crl.revoked.has(normaliseSerial(serial)) ? 'revoked' : 'not-revoked';
+    return crl.revoked.has(normalizeSerial(serial) ?? serial) ? 'revoked' : 'not-revoked';
   }
 }
 

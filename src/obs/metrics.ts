@@ -1,0 +1,95 @@
+/**
+ * The server's Prometheus metrics (prom-client), one registry per server instance. Label values
+ * come from closed sets (codec and policy reasons, packet codes) or from the configuration
+ * (client names, rule reasons): never an identity, a MAC address or a certificate field.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The metrics of one server. */
+export class ServerMetrics {
+  readonly registry = new Registry();
+
+  /** Packets received from known clients, by RADIUS code name and client. */
+  readonly packetsReceived = new Counter({
+    name: 'portcullis_radius_packets_received_total',
+    help: 'RADIUS packets received, by packet code and NAS client (unknown for packets from unknown sources)',
+    labelNames: ['code', 'client'] as const,
+    registers: [this.registry],
+  });
+
+  /** Packets dropped without a reply, by reason. */
+  readonly packetsDropped = new Counter({
+    name: 'portcullis_radius_packets_dropped_total',
+    help: 'RADIUS packets dropped without a reply, by reason (codec reasons, unknown-client, bad-message-authenticator, duplicate, ...)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  /** Retransmissions answered from the reply cache. */
+  readonly duplicatesReplayed = new Counter({
+    name: 'portcullis_radius_duplicates_replayed_total',
+    help: 'Retransmitted requests answered with the cached reply',
+    registers: [this.registry],
+  });
+
+  /** Replies sent, by RADIUS code name. */
+  readonly repliesSent = new Counter({
+    name: 'portcullis_radius_replies_sent_total',
+    help: 'RADIUS replies sent, by packet code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+
+  /** Finished authentications, by outcome and reason. */
+  readonly authentications = new Counter({
+    name: 'portcullis_authentications_total',
+    help: 'Finished EAP authentications, by outcome (accept/reject) and reason',
+    labelNames: ['outcome', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  /** Full authentication duration by TLS version. */
+  readonly authenticationSeconds = new Histogram({
+    name: 'portcullis_authentication_duration_seconds',
+    help: 'Time from EAP-Response/Identity to the final reply, by TLS version and outcome',
+    labelNames: ['tls_version', 'outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  /** RADIUS round trips per finished authentication. */
+  readonly authenticationRounds = new Histogram({
+    name: 'portcullis_authentication_rounds',
+    help: 'RADIUS round trips per finished EAP authentication, by TLS version',
+    labelNames: ['tls_version'] as const,
+    buckets: [2, 4, 6, 8, 10, 12, 16, 20, 30, 40],
+    registers: [this.registry],
+  });
+
+  /** Unfinished EAP conversations now. */
+  readonly sessionsInFlight = new Gauge({
+    name: 'portcullis_eap_sessions_in_flight',
+    help: 'Unfinished EAP conversations',
+    registers: [this.registry],
+  });
+
+  /** New conversations refused by a session cap. */
+  readonly sessionCapHits = new Counter({
+    name: 'portcullis_eap_session_cap_hits_total',
+    help: 'New EAP conversations refused because a cap was reached, by cap (total or client)',
+    labelNames: ['cap'] as const,
+    registers: [this.registry],
+  });
+
+  /** Conversations discarded after the idle timeout. */
+  readonly sessionsExpired = new Counter({
+    name: 'portcullis_eap_sessions_expired_total',
+    help: 'Unfinished EAP conversations discarded after the idle timeout',
+    registers: [this.registry],
+  });
+
+  /** Adds the process metrics (CPU, memory, event loop lag) to the registry. */
+  collectProcessMetrics(): void {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}

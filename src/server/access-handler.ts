@@ -1,0 +1,327 @@
+/**
+ * Handles one Access-Request datagram from a NAS, from bytes to reply bytes: decode, client and
+ * authenticator checks, duplicate detection, the EAP conversation, the decision and the reply.
+ * Nothing here touches a socket; the transports (UDP now, RadSec later) call {@link handle}.
+ */
+import {
+  Attr,
+  PacketCode,
+  decodePacket,
+  encodeResponse,
+  getAttribute,
+  getAttributes,
+  getIntegerAttribute,
+  getStringAttribute,
+  joinEapMessage,
+  verifyMessageAuthenticator,
+  type RadiusAttribute,
+  type RadiusPacket,
+} from '../codec/radius/index.ts';
+import { EapCode, EapType, decodeEap, maxTlsFragmentForMtu, type EapPacket } from '../codec/eap/index.ts';
+import type { Config } from '../config/index.ts';
+import { EapSession, type EapResult, type Judge } from '../eap/session.ts';
+import type { SessionTable } from '../eap/session-table.ts';
+import type { Logger } from '../obs/logger.ts';
+import type { ServerMetrics } from '../obs/metrics.ts';
+import type { AccessPolicy, Decision } from '../policy/decide.ts';
+import type { RequestFacts } from '../policy/rules.ts';
+import type { TlsEngine } from '../tls/engine.ts';
+import { alertFor } from './alerts.ts';
+import type { ClientTable, RadiusClient } from './client-table.ts';
+import { packetCodeName } from './packet-names.ts';
+import { ReplyCache } from './reply-cache.ts';
+import { acceptAttributes, challengeAttributes, rejectAttributes } from './reply-attributes.ts';
+
+/** Where a datagram came from. */
+export interface Source {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** Why a request got no reply; a closed set used as a metric label. */
+export type DropReason =
+  | 'unknown-client'
+  | 'unsupported-code'
+  | 'duplicate-in-progress'
+  | 'bad-message-authenticator'
+  | 'missing-message-authenticator'
+  | 'eap-discarded'
+  | 'internal-error';
+
+/** Everything the handler works with; built by the composition root. */
+export interface AccessHandlerDeps {
+  readonly config: Config;
+  readonly clients: ClientTable;
+  readonly sessions: SessionTable;
+  readonly engine: TlsEngine;
+  readonly policy: AccessPolicy;
+  readonly replies: ReplyCache;
+  readonly metrics: ServerMetrics;
+  readonly logger: Logger;
+  readonly now: () => number;
+}
+
+/** What the server keeps about a conversation beside the EAP session. */
+interface Conversation {
+  decision: Decision | undefined;
+  /** The NAS asked for EAP-Key-Name in some request of the conversation. */
+  wantsKeyName: boolean;
+}
+
+/** One request in flight through the handler. */
+interface Request {
+  readonly packet: RadiusPacket;
+  readonly client: RadiusClient;
+}
+
+/** The Access-Request path of the server. */
+export class AccessRequestHandler {
+  readonly #deps: AccessHandlerDeps;
+  readonly #conversations = new WeakMap<EapSession, Conversation>();
+
+  constructor(deps: AccessHandlerDeps) {
+    this.#deps = deps;
+  }
+
+  /** Handles one datagram; resolves to the reply to send, or undefined to send nothing. */
+  async handle(datagram: Buffer, source: Source): Promise<Buffer | undefined> {
+    const { metrics, replies, now } = this.#deps;
+    const decoded = decodePacket(datagram);
+    if (!decoded.ok) return this.#drop(decoded.reason, source);
+    const packet = decoded.packet;
+    const client = this.#deps.clients.find(source.address);
+    if (client === undefined) {
+      metrics.packetsReceived.inc({ code: packetCodeName(packet.code), client: 'unknown' });
+      return this.#drop('unknown-client', source);
+    }
+    metrics.packetsReceived.inc({ code: packetCodeName(packet.code), client: client.name });
+    if (packet.code !== PacketCode.AccessRequest) return this.#drop('unsupported-code', source);
+
+    const authenticity = this.#checkMessageAuthenticator(packet, client);
+    if (authenticity !== undefined) return this.#drop(authenticity, source);
+
+    const key = ReplyCache.key(source.address, source.port, packet.identifier, packet.authenticator);
+    const seen = replies.check(key, now());
+    if (seen.kind === 'in-progress') return this.#drop('duplicate-in-progress', source);
+    if (seen.kind === 'answered') {
+      metrics.duplicatesReplayed.inc();
+      return seen.reply;
+    }
+    try {
+      const attributes = await this.#answer({ packet, client });
+      if (attributes === undefined) {
+        replies.forget(key);
+        return this.#drop('eap-discarded', source);
+      }
+      const reply = encodeResponse({
+        code: attributes.code,
+        identifier: packet.identifier,
+        requestAuthenticator: packet.authenticator,
+        // RFC 2865 §5.33: Proxy-State is copied unmodified and in order into the reply.
+        attributes: [...attributes.list, ...getAttributes(packet, Attr.ProxyState).map((value) => ({ type: Attr.ProxyState, value }))],
+        secret: client.secret,
+      });
+      replies.answer(key, reply, now());
+      metrics.repliesSent.inc({ code: packetCodeName(attributes.code) });
+      return reply;
+    } catch (error) {
+      replies.forget(key);
+      this.#deps.logger.error({ err: error, client: client.name }, 'request handling failed');
+      return this.#drop('internal-error', source);
+    }
+  }
+
+  /**
+   * RFC 3579 §3.2: a request with an invalid Message-Authenticator is silently discarded, and so
+   * is one carrying EAP-Message without it (§3.3). Clients that must always send it (the
+   * default, the BlastRADIUS mitigation) are held to that for every request.
+   */
+  #checkMessageAuthenticator(packet: RadiusPacket, client: RadiusClient): DropReason | undefined {
+    const result = verifyMessageAuthenticator(packet, client.secret);
+    if (result === 'invalid') return 'bad-message-authenticator';
+    if (result === 'missing') {
+      const needed = client.config.requireMessageAuthenticator || getAttribute(packet, Attr.EapMessage) !== undefined;
+      if (needed) return 'missing-message-authenticator';
+    }
+    return undefined;
+  }
+
+  /** The reply code and attributes for a verified, new Access-Request; undefined: no reply. */
+  async #answer(request: Request): Promise<{ code: PacketCode; list: RadiusAttribute[] } | undefined> {
+    const { packet } = request;
+    const eapBytes = joinEapMessage(packet);
+    if (eapBytes === undefined) return this.#rejectWithoutEap(request, 'not-eap');
+    const decoded = decodeEap(eapBytes);
+    if (!decoded.ok) return this.#rejectWithoutEap(request, `eap-${decoded.reason}`);
+    const eap = decoded.packet;
+    const state = getAttribute(packet, Attr.State);
+    if (state === undefined) return this.#begin(request, eap);
+    const session = this.#deps.sessions.get(state, request.client.name);
+    if (session === undefined) return this.#rejectWithoutEap(request, 'unknown-state');
+    const conversation = this.#conversations.get(session);
+    if (conversation !== undefined && getAttribute(packet, Attr.EapKeyName) !== undefined) conversation.wantsKeyName = true;
+    const result = await session.respond(eap, this.#fragmentSize(packet), this.#judge(request, session), this.#deps.now());
+    return this.#reply(request, session, result);
+  }
+
+  /** RFC 3748 §5.1: a conversation starts with EAP-Response/Identity and no State. */
+  #begin(request: Request, eap: EapPacket): { code: PacketCode; list: RadiusAttribute[] } | undefined {
+    const { config, sessions, engine, metrics, now, logger } = this.#deps;
+    if (eap.code !== EapCode.Response || eap.type !== EapType.Identity) return this.#rejectWithoutEap(request, 'no-state');
+    const refusal = sessions.admit(request.client.name, request.client.config.maxSessions);
+    if (refusal !== undefined) {
+      metrics.sessionCapHits.inc({ cap: refusal === 'session-cap-total' ? 'total' : 'client' });
+      return this.#rejectWithoutEap(request, refusal);
+    }
+    const { session, start } = EapSession.begin({
+      clientName: request.client.name,
+      identity: eap,
+      engine,
+      limits: { maxRounds: config.eap.maxRounds, maxTlsMessageBytes: config.eap.maxTlsMessageBytes },
+      now: now(),
+      onTransition: (machine, from, to) => logger.debug({ machine, from, to }, 'transition'),
+    });
+    sessions.add(session);
+    metrics.sessionsInFlight.set(sessions.size);
+    this.#conversations.set(session, {
+      decision: undefined,
+      wantsKeyName: getAttribute(request.packet, Attr.EapKeyName) !== undefined,
+    });
+    return { code: PacketCode.AccessChallenge, list: challengeAttributes(start, session.state) };
+  }
+
+  #reply(request: Request, session: EapSession, result: EapResult): { code: PacketCode; list: RadiusAttribute[] } | undefined {
+    switch (result.kind) {
+      case 'discard':
+        this.#deps.logger.debug({ client: request.client.name, reason: result.reason }, 'EAP response discarded');
+        return undefined;
+      case 'challenge':
+        return { code: PacketCode.AccessChallenge, list: challengeAttributes(result.eap, session.state) };
+      case 'success': {
+        const conversation = this.#conversations.get(session);
+        const decision = conversation?.decision;
+        this.#finish(session);
+        // Default deny: EAP success without an accepting decision is a broken invariant; refuse.
+        if (decision?.outcome !== 'accept') {
+          this.#logDecision(request, session, 'reject', 'no-accepting-decision', decision);
+          return { code: PacketCode.AccessReject, list: rejectAttributes(undefined, 'internal-error') };
+        }
+        this.#logDecision(request, session, 'accept', decision.rule, decision);
+        return {
+          code: PacketCode.AccessAccept,
+          list: acceptAttributes({
+            eap: result.eap,
+            keys: result.keys,
+            vlan: decision.vlan,
+            reply: decision.reply,
+            includeKeyName: conversation?.wantsKeyName === true,
+            secret: request.client.secret,
+            requestAuthenticator: request.packet.authenticator,
+          }),
+        };
+      }
+      case 'failure': {
+        const decision = this.#conversations.get(session)?.decision;
+        this.#finish(session);
+        this.#logDecision(request, session, 'reject', result.reason, decision, result.detail);
+        return { code: PacketCode.AccessReject, list: rejectAttributes(result.eap, result.reason) };
+      }
+      default:
+        return result satisfies never;
+    }
+  }
+
+  /** The policy hook for this request: NAS facts come from the request that completes the handshake. */
+  #judge(request: Request, session: EapSession): Judge {
+    return async (handshake) => {
+      const { packet, client } = request;
+      const facts: RequestFacts = {
+        clientName: client.name,
+        eapIdentity: session.identity,
+        nasIdentifier: getStringAttribute(packet, Attr.NasIdentifier),
+        calledStationId: getStringAttribute(packet, Attr.CalledStationId),
+        callingStationId: getStringAttribute(packet, Attr.CallingStationId),
+      };
+      const decision = this.#deps.policy.decide(handshake, facts, new Date(this.#deps.now()));
+      const conversation = this.#conversations.get(session);
+      if (conversation !== undefined) conversation.decision = decision;
+      if (decision.outcome === 'accept') return { accept: true };
+      return { accept: false, reason: decision.reason, alert: alertFor(decision) };
+    };
+  }
+
+  /** Ends a conversation that had no EAP session (or none that could be used). */
+  #rejectWithoutEap(request: Request, reason: string): { code: PacketCode; list: RadiusAttribute[] } {
+    this.#deps.metrics.authentications.inc({ outcome: 'reject', reason });
+    this.#deps.logger.info(
+      { event: 'decision', outcome: 'reject', reason, client: request.client.name, ...this.#nasFields(request.packet) },
+      'access rejected',
+    );
+    return { code: PacketCode.AccessReject, list: rejectAttributes(undefined, reason) };
+  }
+
+  #finish(session: EapSession): void {
+    this.#deps.sessions.remove(session);
+    this.#deps.metrics.sessionsInFlight.set(this.#deps.sessions.size);
+  }
+
+  /** Fragment size from Framed-MTU (RFC 3580 §3.10) under the configured ceiling. */
+  #fragmentSize(packet: RadiusPacket): number {
+    return maxTlsFragmentForMtu(getIntegerAttribute(packet, Attr.FramedMtu), this.#deps.config.tls.maxFragmentSize);
+  }
+
+  /** The one decision line per finished authentication. No secrets, no key material. */
+  #logDecision(
+    request: Request,
+    session: EapSession,
+    outcome: 'accept' | 'reject',
+    reasonOrRule: string,
+    decision: Decision | undefined,
+    detail?: string,
+  ): void {
+    const { metrics, logger, now } = this.#deps;
+    const handshake = session.handshake;
+    const tlsVersion = handshake?.version ?? 'none';
+    const durationMs = now() - session.startedAt;
+    const reason = outcome === 'accept' ? 'accepted' : reasonOrRule;
+    metrics.authentications.inc({ outcome, reason });
+    metrics.authenticationSeconds.observe({ tls_version: tlsVersion, outcome }, durationMs / 1000);
+    metrics.authenticationRounds.observe({ tls_version: tlsVersion }, session.rounds);
+    const certificate = decision?.certificate;
+    logger.info(
+      {
+        event: 'decision',
+        outcome,
+        reason,
+        rule: decision?.rule,
+        detail: detail ?? (decision?.outcome === 'reject' ? decision.detail : undefined),
+        vlan: decision?.outcome === 'accept' ? decision.vlan : undefined,
+        identity: session.identity,
+        client: request.client.name,
+        ...this.#nasFields(request.packet),
+        cert_subject: certificate?.subjectText,
+        cert_issuer: certificate?.issuerText,
+        cert_serial: certificate?.serial,
+        tls_version: handshake?.version,
+        tls_resumed: handshake?.resumed,
+        rounds: session.rounds,
+        duration_ms: durationMs,
+      },
+      outcome === 'accept' ? 'access accepted' : 'access rejected',
+    );
+  }
+
+  #nasFields(packet: RadiusPacket) {
+    return {
+      nas_identifier: getStringAttribute(packet, Attr.NasIdentifier),
+      calling_station_id: getStringAttribute(packet, Attr.CallingStationId),
+      called_station_id: getStringAttribute(packet, Attr.CalledStationId),
+    };
+  }
+
+  #drop(reason: string, source: Source): undefined {
+    this.#deps.metrics.packetsDropped.inc({ reason });
+    this.#deps.logger.debug({ reason, source: source.address, port: source.port }, 'packet dropped');
+    return undefined;
+  }
+}
