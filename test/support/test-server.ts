@@ -1,0 +1,125 @@
+/**
+ * Starts a real portcullis server for a test: the shared test PKI, UDP on 127.0.0.1 with a port
+ * chosen by the OS, the decision log captured in memory, and stop on teardown.
+ */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { parseConfig } from '../../src/config/index.ts';
+import { createLogger } from '../../src/obs/logger.ts';
+import { ensureDevPki, type DevPkiPaths } from '../../src/pki/dev-pki.ts';
+import { RadiusServer } from '../../src/server/radius-server.ts';
+
+/** The shared secret of the test NAS client. */
+export const TEST_SECRET = 'portcullis-test-secret';
+
+/** The PKI every test shares, generated once per machine (ensureDevPki locks against races). */
+export async function testPki(): Promise<DevPkiPaths> {
+  return (await ensureDevPki(join(tmpdir(), 'portcullis-test-pki'))).paths;
+}
+
+/** The policy of the test server: OU Staff -> VLAN 100, OU Students -> VLAN 200, else reject. */
+export const DEFAULT_POLICY_YAML = `
+policy:
+  rules:
+    - name: staff
+      match:
+        cert_subject: { OU: Staff }
+      action: accept
+      vlan: 100
+      reply: { session_timeout: 3600 }
+    - name: students
+      match:
+        cert_subject: { OU: Students }
+      action: accept
+      vlan: 200
+  default:
+    action: reject
+    reason: no-matching-rule
+`;
+
+/** Options of {@link startTestServer}. */
+export interface TestServerOptions {
+  /** YAML appended to the `tls:` block (indented by two spaces), e.g. `  min_version: TLSv1.3`. */
+  readonly tlsYaml?: string;
+  /** YAML appended to the `clients[0]` entry (indented by four spaces). */
+  readonly clientYaml?: string;
+  /** A whole `eap:` block. */
+  readonly eapYaml?: string;
+  /** Replaces {@link DEFAULT_POLICY_YAML}. */
+  readonly policyYaml?: string;
+}
+
+/** A running test server. */
+export interface TestServer {
+  readonly server: RadiusServer;
+  readonly port: number;
+  readonly pki: DevPkiPaths;
+  readonly secret: string;
+  /** Every log line written so far, parsed. */
+  readonly logs: Record<string, unknown>[];
+  /** The `event: decision` lines so far. */
+  decisions(): Record<string, unknown>[];
+  /** The current value of a counter or gauge with exactly these labels (0 when absent). */
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+}
+
+/** Starts a server; `t.teardown` stops it. */
+export async function startTestServer(
+  t: { teardown: (fn: () => unknown) => void },
+  options: TestServerOptions = {},
+): Promise<TestServer> {
+  const pki = await testPki();
+  const yaml = `
+listen:
+  - address: 127.0.0.1
+    port: 0
+log:
+  level: info
+tls:
+  certificate: ${pki.server.cert}
+  private_key: ${pki.server.key}
+  trust_anchors: [${pki.root.cert}]
+  intermediates: [${pki.intermediate.cert}]
+  crl_files: [${pki.rootCrl}, ${pki.intermediateCrl}]
+${options.tlsYaml ?? ''}
+${options.eapYaml ?? ''}
+clients:
+  - name: test-nas
+    address: 127.0.0.1/32
+    secret: ${TEST_SECRET}
+${options.clientYaml ?? ''}
+${options.policyYaml ?? DEFAULT_POLICY_YAML}
+`;
+  const config = parseConfig(yaml, 'test-server.yaml');
+  const logs: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
+      callback();
+    },
+  });
+  const logger = createLogger({ level: 'info', pretty: false, destination });
+  const server = await RadiusServer.start(config, logger);
+  t.teardown(() => server.stop());
+  const port = server.addresses[0]?.port;
+  if (port === undefined) throw new Error('no listener');
+  return {
+    server,
+    port,
+    pki,
+    secret: TEST_SECRET,
+    logs,
+    decisions: () => logs.filter((line) => line['event'] === 'decision'),
+    metric: async (name, labels = {}) => {
+      const metric = server.metrics.registry.getSingleMetric(name);
+      if (metric === undefined) return 0;
+      const { values } = await metric.get();
+      const wanted = Object.entries(labels);
+      const found = values.find(
+        (v) => Object.keys(v.labels).length === wanted.length && wanted.every(([k, val]) => v.labels[k] === val),
+      );
+      return found?.value ?? 0;
+    },
+  };
+}
