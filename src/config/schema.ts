@@ -1,0 +1,473 @@
+/**
+ * The one configuration schema. YAML keys are snake_case; each object schema validates strictly
+ * (unknown keys are errors), then maps to the camelCase interfaces of `./types.ts` in a transform
+ * annotated with that interface, so the two cannot drift. Defaults live here and only here
+ * (docs/configuration.md repeats them for people).
+ */
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { parseCidrDetailed, parseIpAddress } from './cidr.ts';
+import { secret } from './secrets.ts';
+import { LOG_LEVELS, normalizeSerial, SUBJECT_ATTRIBUTES, TLS_VERSIONS } from './types.ts';
+import type {
+  ClientConfig,
+  Config,
+  DecisionConfig,
+  EapConfig,
+  ListenConfig,
+  LogConfig,
+  MatchConfig,
+  Matcher,
+  NameMatchConfig,
+  PolicyConfig,
+  ReplyConfig,
+  RuleConfig,
+  SubjectAttribute,
+  TlsConfig,
+} from './types.ts';
+
+/** Options of {@link buildConfigSchema}. */
+export interface SchemaOptions {
+  /** Directory that relative file paths in the configuration are resolved against. */
+  readonly baseDir: string;
+}
+
+/** Names of clients and rules. */
+const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+const NAME_MESSAGE = 'must be 1..64 characters of A-Z a-z 0-9 . _ -';
+/** Reject reasons: machine-readable, shown in logs and Reply-Message. */
+const REASON_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
+/** Highest value of a RADIUS integer attribute we send (Session-Timeout), 2^31 - 1. */
+const MAX_INT31 = 2 ** 31 - 1;
+/** RFC 2865 §5: an attribute value carries at most 253 octets. */
+const MAX_ATTRIBUTE_BYTES = 253;
+
+/**
+ * Cross-field checks run only on a fully valid (and so fully transformed) value: with any issue
+ * below, some child may still be raw input. Their problems show up once the others are fixed.
+ */
+function noIssuesYet(payload: z.core.ParsePayload): boolean {
+  return payload.issues.length === 0;
+}
+
+/** Drops keys whose value is undefined, so absent options stay absent in the output. */
+function compact<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** An integer in [min, max]. */
+function integer(min: number, max: number): z.ZodInt {
+  return z.int().min(min).max(max);
+}
+
+/** A name (client, rule). */
+const nameSchema = z.string().regex(NAME_PATTERN, NAME_MESSAGE);
+
+/** One item or a non-empty list of items, always a list in the output. */
+function oneOrMany<T extends z.ZodType>(item: T, message: string) {
+  return z
+    .union([item, z.array(item).min(1)], { error: message })
+    .transform((value): z.output<T>[] => (Array.isArray(value) ? value : [value]) as z.output<T>[]);
+}
+
+/** A text attribute we put in a reply: non-empty, at most 253 bytes of UTF-8. */
+const attributeText = z
+  .string()
+  .min(1)
+  .refine((text) => Buffer.byteLength(text, 'utf8') <= MAX_ATTRIBUTE_BYTES, {
+    error: `must be at most ${MAX_ATTRIBUTE_BYTES} bytes of UTF-8 (one RADIUS attribute, RFC 2865 §5)`,
+  });
+
+/** A file path: non-empty, resolved against the configuration file's directory. Not read here. */
+function filePath(baseDir: string) {
+  return z
+    .string()
+    .min(1)
+    .transform((path) => resolve(baseDir, path));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matchers
+
+const MATCHER_KINDS = ['regex', 'prefix', 'suffix'] as const;
+
+const matcherObject = z
+  .strictObject({
+    regex: z.string().min(1).optional(),
+    flags: z
+      .string()
+      .regex(/^(?!.*(.).*\1)[imsu]*$/, 'may only hold the flags i, m, s, u, each at most once')
+      .optional(),
+    prefix: z.string().min(1).optional(),
+    suffix: z.string().min(1).optional(),
+  })
+  .transform((m, ctx): Matcher => {
+    const kinds = MATCHER_KINDS.filter((kind) => m[kind] !== undefined);
+    if (kinds.length !== 1) {
+      ctx.addIssue({ code: 'custom', input: m, message: 'must have exactly one of: regex, prefix, suffix' });
+      return z.NEVER;
+    }
+    if (m.flags !== undefined && m.regex === undefined) {
+      ctx.addIssue({ code: 'custom', input: m, path: ['flags'], message: 'is only allowed with regex' });
+      return z.NEVER;
+    }
+    if (m.prefix !== undefined) return { kind: 'prefix', value: m.prefix };
+    if (m.suffix !== undefined) return { kind: 'suffix', value: m.suffix };
+    const source = m.regex ?? '';
+    const flags = m.flags ?? '';
+    try {
+      return { kind: 'regex', source, flags, regex: new RegExp(source, flags) };
+    } catch (error) {
+      const detail = error instanceof Error ? error.message.replace(/^Invalid regular expression: /, '') : String(error);
+      ctx.addIssue({ code: 'custom', input: source, path: ['regex'], message: `invalid regular expression: ${detail}` });
+      return z.NEVER;
+    }
+  });
+
+const MATCHER_MESSAGE = 'must be a string, or a mapping with one of regex, prefix, suffix';
+
+/** One matcher: a string (exact) or `{ regex | prefix | suffix }`. */
+const matcherItem = z
+  .union([z.string().min(1), matcherObject], { error: MATCHER_MESSAGE })
+  .transform((value): Matcher => (typeof value === 'string' ? { kind: 'exact', value } : value));
+
+/** A matcher or a list of matchers (any of). */
+const matcherList = oneOrMany(matcherItem, `${MATCHER_MESSAGE}, or a list of these`);
+
+const nameMatchShape = Object.fromEntries(SUBJECT_ATTRIBUTES.map((attribute) => [attribute, matcherList.optional()])) as Record<
+  SubjectAttribute,
+  z.ZodOptional<typeof matcherList>
+>;
+
+/** Conditions on a distinguished name, by attribute short name. */
+const nameMatch = z
+  .strictObject(nameMatchShape)
+  .refine((name) => Object.values(name).some((value) => value !== undefined), {
+    error: `must name at least one attribute (${SUBJECT_ATTRIBUTES.join(', ')})`,
+  })
+  .transform((name): NameMatchConfig => compact(name));
+
+/** A certificate serial number in hex, colons allowed; normalised. */
+const serialSchema = z.string().transform((text, ctx): string => {
+  const serial = normalizeSerial(text);
+  if (serial === undefined) {
+    ctx.addIssue({ code: 'custom', input: text, message: 'must be hex digits (colons allowed)' });
+    return z.NEVER;
+  }
+  return serial;
+});
+
+const matchSchema = z
+  .strictObject({
+    cert_subject: nameMatch.optional(),
+    cert_issuer: nameMatch.optional(),
+    cert_serial: oneOrMany(serialSchema, 'must be a quoted hex serial number or a list of them').optional(),
+    san_email: matcherList.optional(),
+    san_dns: matcherList.optional(),
+    san_uri: matcherList.optional(),
+    san_upn: matcherList.optional(),
+    eap_identity: matcherList.optional(),
+    client: oneOrMany(nameSchema, 'must be a client name or a list of client names').optional(),
+    nas_identifier: matcherList.optional(),
+    called_station_id: matcherList.optional(),
+    ssid: matcherList.optional(),
+  })
+  .transform(
+    (m): MatchConfig =>
+      compact({
+        certSubject: m.cert_subject,
+        certIssuer: m.cert_issuer,
+        certSerial: m.cert_serial,
+        sanEmail: m.san_email,
+        sanDns: m.san_dns,
+        sanUri: m.san_uri,
+        sanUpn: m.san_upn,
+        eapIdentity: m.eap_identity,
+        client: m.client,
+        nasIdentifier: m.nas_identifier,
+        calledStationId: m.called_station_id,
+        ssid: m.ssid,
+      }),
+  );
+
+// ---------------------------------------------------------------------------------------------
+// Decisions and rules
+
+/** A VLAN: an id 1..4094 (number or decimal text) or a name; always text in the output. */
+const vlanSchema = z
+  .union([integer(1, 4094), attributeText], { error: 'must be a VLAN id 1..4094 or a VLAN name' })
+  .transform((vlan, ctx): string => {
+    const text = String(vlan);
+    if (/^\d+$/.test(text) && !(String(Number(text)) === text && Number(text) >= 1 && Number(text) <= 4094)) {
+      ctx.addIssue({ code: 'custom', input: vlan, message: 'a numeric VLAN id must be 1..4094 without leading zeros' });
+      return z.NEVER;
+    }
+    return text;
+  });
+
+const replySchema = z
+  .strictObject({
+    session_timeout: integer(1, MAX_INT31).optional(),
+    reply_message: attributeText.optional(),
+    filter_id: attributeText.optional(),
+  })
+  .transform(
+    (r): ReplyConfig => compact({ sessionTimeout: r.session_timeout, replyMessage: r.reply_message, filterId: r.filter_id }),
+  );
+
+/** The fields of a decision, shared by `policy.default` and each rule. */
+const decisionShape = {
+  action: z.enum(['accept', 'reject']),
+  vlan: vlanSchema.optional(),
+  reply: replySchema.optional(),
+  reason: z
+    .string()
+    .regex(REASON_PATTERN, 'must be 1..64 characters of a-z 0-9 - starting with a letter or digit (e.g. no-matching-rule)')
+    .optional(),
+};
+
+/** The decision fields as validated, before they become a {@link DecisionConfig}. */
+type DecisionInput = z.output<z.ZodObject<typeof decisionShape>>;
+
+/** Checks that the fields suit the action, and builds the decision. */
+function toDecision(d: DecisionInput, ctx: z.core.$RefinementCtx): DecisionConfig {
+  if (d.action === 'accept') {
+    if (d.reason !== undefined) {
+      ctx.addIssue({ code: 'custom', input: d.reason, path: ['reason'], message: 'is only allowed with action: reject' });
+      return z.NEVER;
+    }
+    return compact({ action: 'accept', vlan: d.vlan, reply: d.reply ?? {} });
+  }
+  const misplaced = (['vlan', 'reply'] as const).filter((key) => d[key] !== undefined);
+  for (const key of misplaced) {
+    ctx.addIssue({ code: 'custom', input: d[key], path: [key], message: 'is only allowed with action: accept' });
+  }
+  if (d.reason === undefined) {
+    ctx.addIssue({ code: 'custom', input: d, path: ['reason'], message: 'required when action is reject' });
+    return z.NEVER;
+  }
+  return misplaced.length > 0 ? z.NEVER : { action: 'reject', reason: d.reason };
+}
+
+const defaultDecisionSchema = z.strictObject(decisionShape).transform(toDecision);
+
+const ruleSchema = z
+  .strictObject({ name: nameSchema, match: matchSchema.nullable().prefault({}), ...decisionShape })
+  .transform((r, ctx): RuleConfig => {
+    const { name, match, ...decision } = r;
+    return { name, match: match ?? {}, decision: toDecision(decision, ctx) };
+  });
+
+const policySchema = z
+  .strictObject({
+    default: defaultDecisionSchema,
+    rules: z.array(ruleSchema).default([]),
+  })
+  .superRefine(
+    (policy, ctx) => {
+      reportDuplicates(
+        policy.rules.map((rule, index) => ({ name: rule.name, index })),
+        (rule) => rule.name,
+        (dup, first) =>
+          ctx.addIssue({
+            code: 'custom',
+            input: policy,
+            path: ['rules', dup.index, 'name'],
+            message: `duplicate rule name (first used by rules[${first.index}])`,
+          }),
+      );
+    },
+    { when: noIssuesYet },
+  )
+  .transform((p): PolicyConfig => ({ rules: p.rules, default: p.default }));
+
+// ---------------------------------------------------------------------------------------------
+// Sections
+
+const listenSchema = z
+  .strictObject({
+    address: z.string().refine((address) => isIP(address) !== 0, { error: 'must be an IPv4 or IPv6 address literal' }),
+    port: integer(0, 65535).default(1812),
+  })
+  .transform((l): ListenConfig => ({ address: l.address, family: isIP(l.address) === 4 ? 4 : 6, port: l.port }));
+
+const logSchema = z
+  .strictObject({
+    level: z.enum(LOG_LEVELS).default('info'),
+    pretty: z.boolean().default(false),
+  })
+  .transform((l): LogConfig => ({ level: l.level, pretty: l.pretty }));
+
+/** Rank of a TLS version, for min <= max. */
+const TLS_RANK: Readonly<Record<(typeof TLS_VERSIONS)[number], number>> = { 'TLSv1.2': 2, 'TLSv1.3': 3 };
+
+function tlsSchema(baseDir: string) {
+  const file = filePath(baseDir);
+  return z
+    .strictObject({
+      certificate: file,
+      private_key: file,
+      private_key_passphrase: secret(z.string().min(1)).optional(),
+      min_version: z.enum(TLS_VERSIONS).default('TLSv1.2'),
+      max_version: z.enum(TLS_VERSIONS).default('TLSv1.3'),
+      trust_anchors: z.array(file).min(1),
+      intermediates: z.array(file).default([]),
+      crl_files: z.array(file).default([]),
+      require_client_auth_eku: z.boolean().default(true),
+      // A fragment plus EAP and RADIUS overhead must fit one 4096-byte RADIUS packet (RFC 2865 §3).
+      max_fragment_size: integer(64, 3000).default(1024),
+      resumption: z.boolean().default(true),
+      // RFC 8446 §4.6.1: ticket lifetimes above seven days are not allowed.
+      resumption_lifetime_seconds: integer(1, 604800).default(3600),
+    })
+    .superRefine(
+      (t, ctx) => {
+        if (TLS_RANK[t.min_version] > TLS_RANK[t.max_version]) {
+          const message = `must not be above max_version (${t.max_version})`;
+          ctx.addIssue({ code: 'custom', input: t.min_version, path: ['min_version'], message });
+        }
+      },
+      { when: noIssuesYet },
+    )
+    .transform(
+      (t): TlsConfig =>
+        compact({
+          certificate: t.certificate,
+          privateKey: t.private_key,
+          privateKeyPassphrase: t.private_key_passphrase,
+          minVersion: t.min_version,
+          maxVersion: t.max_version,
+          trustAnchors: t.trust_anchors,
+          intermediates: t.intermediates,
+          crlFiles: t.crl_files,
+          requireClientAuthEku: t.require_client_auth_eku,
+          maxFragmentSize: t.max_fragment_size,
+          resumption: t.resumption,
+          resumptionLifetimeSeconds: t.resumption_lifetime_seconds,
+        }),
+    );
+}
+
+const eapSchema = z
+  .strictObject({
+    idle_timeout_seconds: integer(1, 3600).default(30),
+    max_rounds: integer(1, 1000).default(40),
+    max_sessions: integer(1, 10_000_000).default(10000),
+    max_sessions_per_client: integer(1, 10_000_000).default(2000),
+    // RFC 5216 §3.2: the TLS Message Length field; one TLS flight from the peer.
+    max_tls_message_bytes: integer(4096, 16 * 1024 * 1024).default(65536),
+  })
+  .transform(
+    (e): EapConfig => ({
+      idleTimeoutSeconds: e.idle_timeout_seconds,
+      maxRounds: e.max_rounds,
+      maxSessions: e.max_sessions,
+      maxSessionsPerClient: e.max_sessions_per_client,
+      maxTlsMessageBytes: e.max_tls_message_bytes,
+    }),
+  );
+
+/** A client network: an address or CIDR, host bits clear. */
+const cidrSchema = z.string().transform((text, ctx) => {
+  const parsed = parseCidrDetailed(text);
+  if (!parsed.ok) {
+    ctx.addIssue({ code: 'custom', input: text, message: parsed.reason });
+    return z.NEVER;
+  }
+  return parsed.cidr;
+});
+
+/** A client as validated; `maxSessions` is resolved against `eap` at the top level. */
+type ClientDraft = Omit<ClientConfig, 'maxSessions'> & { readonly maxSessions: number | undefined };
+
+const clientSchema = z
+  .strictObject({
+    name: nameSchema,
+    address: oneOrMany(cidrSchema, 'must be an IP address or CIDR network, or a list of them'),
+    // RFC 2865 §3: the secret should be at least 16 octets; shorter than 8 is refused, shorter
+    // than 16 is a start-up warning.
+    secret: secret(z.string().min(8)),
+    require_message_authenticator: z.boolean().default(true),
+    max_sessions: integer(1, 10_000_000).optional(),
+  })
+  .transform(
+    (c): ClientDraft => ({
+      name: c.name,
+      addresses: c.address,
+      secret: c.secret,
+      requireMessageAuthenticator: c.require_message_authenticator,
+      maxSessions: c.max_sessions,
+    }),
+  );
+
+/** Calls `report(item, firstItem)` for each item whose key repeats an earlier item's. */
+function reportDuplicates<T>(items: readonly T[], key: (item: T) => string, report: (item: T, first: T) => void): void {
+  const seen = new Map<string, T>();
+  for (const item of items) {
+    const k = key(item);
+    const first = seen.get(k);
+    if (first === undefined) seen.set(k, item);
+    else report(item, first);
+  }
+}
+
+/** The sections that refer to each other, as validated. */
+interface ReferenceDraft {
+  readonly listen: readonly ListenConfig[];
+  readonly clients: readonly ClientDraft[];
+  readonly policy: PolicyConfig;
+}
+
+/** Checks across sections: duplicate listeners, client names and networks; rules naming unknown clients. */
+function checkReferences(c: ReferenceDraft, ctx: z.core.$RefinementCtx): void {
+  const issue = (path: PropertyKey[], message: string): void => ctx.addIssue({ code: 'custom', input: c, path, message });
+  // Port 0 never collides: each such listener gets its own ephemeral port.
+  reportDuplicates(
+    c.listen.map((listen, index) => ({ listen, index })),
+    ({ listen, index }) =>
+      listen.port === 0 ? `ephemeral ${index}` : `${parseIpAddress(listen.address)?.toString('hex') ?? ''} ${listen.port}`,
+    (dup, first) => issue(['listen', dup.index], `same address and port as listen[${first.index}]`),
+  );
+  reportDuplicates(
+    c.clients.map((client, index) => ({ name: client.name, index })),
+    (client) => client.name,
+    (dup, first) => issue(['clients', dup.index, 'name'], `duplicate client name (first used by clients[${first.index}])`),
+  );
+  reportDuplicates(
+    c.clients.flatMap((client, index) => client.addresses.map((cidr, k) => ({ cidr, index, k }))),
+    (network) => network.cidr.text,
+    (dup, first) =>
+      issue(['clients', dup.index, 'address', dup.k], `${dup.cidr.text} is already used by clients[${first.index}]`),
+  );
+  const clientNames = new Set(c.clients.map((client) => client.name));
+  c.policy.rules.forEach((rule, index) => {
+    rule.match.client?.forEach((name, k) => {
+      if (!clientNames.has(name)) issue(['policy', 'rules', index, 'match', 'client', k], `no client is named "${name}"`);
+    });
+  });
+}
+
+/** Builds the configuration schema; relative paths resolve against `options.baseDir`. */
+export function buildConfigSchema(options: SchemaOptions) {
+  return z
+    .strictObject({
+      listen: z.array(listenSchema).min(1),
+      log: logSchema.prefault({}),
+      tls: tlsSchema(options.baseDir),
+      eap: eapSchema.prefault({}),
+      clients: z.array(clientSchema).min(1),
+      policy: policySchema,
+    })
+    .superRefine((c, ctx) => checkReferences(c, ctx), { when: noIssuesYet })
+    .transform(
+      (c): Omit<Config, 'warnings'> => ({
+        listen: c.listen,
+        log: c.log,
+        tls: c.tls,
+        eap: c.eap,
+        clients: c.clients.map((client) => ({ ...client, maxSessions: client.maxSessions ?? c.eap.maxSessionsPerClient })),
+        policy: c.policy,
+      }),
+    );
+}

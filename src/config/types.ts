@@ -1,0 +1,245 @@
+/**
+ * The validated configuration as the rest of portcullis sees it: camelCase, deep-readonly,
+ * defaults applied, paths absolute, networks parsed, matchers compiled.
+ *
+ * `src/config/schema.ts` produces exactly these types: each object schema ends in a transform
+ * annotated with the interface below, so the YAML schema and these types cannot drift apart.
+ * See docs/configuration.md for the YAML (snake_case) side.
+ */
+import type { Cidr } from './cidr.ts';
+
+/** Log levels, most severe first (pino's names). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+/** One of {@link LOG_LEVELS}. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** TLS protocol versions portcullis speaks (Node's `minVersion` / `maxVersion` names). */
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+/** One of {@link TLS_VERSIONS}. */
+export type TlsVersion = (typeof TLS_VERSIONS)[number];
+
+/**
+ * Certificate subject / issuer attribute short names a rule may match, as Node's
+ * `X509Certificate.subject` and OpenSSL print them.
+ */
+export const SUBJECT_ATTRIBUTES = [
+  'CN',
+  'O',
+  'OU',
+  'C',
+  'L',
+  'ST',
+  'street',
+  'DC',
+  'UID',
+  'emailAddress',
+  'serialNumber',
+  'GN',
+  'SN',
+  'title',
+] as const;
+/** One of {@link SUBJECT_ATTRIBUTES}. */
+export type SubjectAttribute = (typeof SUBJECT_ATTRIBUTES)[number];
+
+/** One RADIUS authentication listener (UDP). */
+export interface ListenConfig {
+  /** IPv4 or IPv6 literal to bind. */
+  readonly address: string;
+  /** Address family of {@link ListenConfig.address}: pick `udp4` or `udp6`. */
+  readonly family: 4 | 6;
+  /** UDP port; 0 asks the OS for an ephemeral port (tests). */
+  readonly port: number;
+}
+
+/** Logging. */
+export interface LogConfig {
+  /** Lowest level written. */
+  readonly level: LogLevel;
+  /** Human-readable lines instead of JSON (development only). */
+  readonly pretty: boolean;
+}
+
+/** The TLS side of EAP-TLS. Every path is absolute; none has been read yet. */
+export interface TlsConfig {
+  /** PEM file: the server certificate first, then its chain. */
+  readonly certificate: string;
+  /** PEM file: the server's private key. */
+  readonly privateKey: string;
+  /** Passphrase of {@link TlsConfig.privateKey}, when it is encrypted. Secret. */
+  readonly privateKeyPassphrase?: string;
+  /** Lowest TLS version accepted. */
+  readonly minVersion: TlsVersion;
+  /** Highest TLS version offered; never below {@link TlsConfig.minVersion}. */
+  readonly maxVersion: TlsVersion;
+  /** PEM files (at least one, each may hold several certificates): client certificates must chain to one of these. */
+  readonly trustAnchors: readonly string[];
+  /** PEM files of extra intermediate CA certificates used to build client chains. */
+  readonly intermediates: readonly string[];
+  /** PEM or DER CRL files; a client certificate listed as revoked is rejected. */
+  readonly crlFiles: readonly string[];
+  /** When true, the client certificate must carry the extended key usage extension and it must contain clientAuth. */
+  readonly requireClientAuthEku: boolean;
+  /** Ceiling of TLS bytes per EAP-TLS fragment sent to the peer (the NAS's Framed-MTU may lower it). */
+  readonly maxFragmentSize: number;
+  /** Whether TLS session resumption is allowed (certificate and policy checks still run). */
+  readonly resumption: boolean;
+  /** How long a resumable session stays valid, in seconds. */
+  readonly resumptionLifetimeSeconds: number;
+}
+
+/** Limits of the EAP authenticator. */
+export interface EapConfig {
+  /** An unfinished conversation idle this long (seconds) is discarded. */
+  readonly idleTimeoutSeconds: number;
+  /** RADIUS round trips allowed per conversation before it is rejected. */
+  readonly maxRounds: number;
+  /** Concurrent unfinished conversations, all clients together. */
+  readonly maxSessions: number;
+  /** Default concurrent unfinished conversations per NAS client. */
+  readonly maxSessionsPerClient: number;
+  /** Reassembly cap for one TLS flight from the peer, in bytes (RFC 5216 §3.2, the L field). */
+  readonly maxTlsMessageBytes: number;
+}
+
+/**
+ * One NAS client (access point, switch) allowed to send RADIUS requests. No network appears twice
+ * in the configuration, but networks may nest (10.0.0.0/8 and 10.1.0.0/16): the server should pick
+ * the client with the longest prefix that contains the source address.
+ */
+export interface ClientConfig {
+  /** Unique name, `[A-Za-z0-9._-]+`: used in logs, metrics and rules. */
+  readonly name: string;
+  /** Source networks the NAS sends from (at least one; YAML `address`, one or a list). */
+  readonly addresses: readonly Cidr[];
+  /** RADIUS shared secret (RFC 2865 §3), at least 8 characters. Secret. */
+  readonly secret: string;
+  /** Whether Access-Requests must carry a valid Message-Authenticator (RFC 3579 §3.2). */
+  readonly requireMessageAuthenticator: boolean;
+  /** Concurrent unfinished conversations for this client (the client's override, else `eap.maxSessionsPerClient`). */
+  readonly maxSessions: number;
+}
+
+/**
+ * A compiled string matcher. Evaluation (in `src/policy/`) is case-sensitive unless the regex
+ * has the `i` flag: `exact` is `===`, `prefix` is `startsWith`, `suffix` is `endsWith`,
+ * `regex` is `regex.test(value)` (unanchored: write `^...$` to match the whole value).
+ */
+export type Matcher =
+  | { readonly kind: 'exact'; readonly value: string }
+  | { readonly kind: 'prefix'; readonly value: string }
+  | { readonly kind: 'suffix'; readonly value: string }
+  | { readonly kind: 'regex'; readonly source: string; readonly flags: string; readonly regex: RegExp };
+
+/** Alternatives: a condition holds when any matcher in the list matches. Never empty. */
+export type MatcherList = readonly Matcher[];
+
+/** Conditions on a certificate's subject or issuer distinguished name, by attribute. */
+export type NameMatchConfig = { readonly [A in SubjectAttribute]?: MatcherList };
+
+/**
+ * The conditions of a rule. Every condition present must hold (AND); a rule without
+ * conditions matches every request. Absent keys are absent (not undefined-valued).
+ */
+export interface MatchConfig {
+  /** Client certificate subject attributes (each attribute listed must match). */
+  readonly certSubject?: NameMatchConfig;
+  /** Client certificate issuer attributes (each attribute listed must match). */
+  readonly certIssuer?: NameMatchConfig;
+  /** Client certificate serial numbers (any of), normalised by {@link normalizeSerial}. */
+  readonly certSerial?: readonly string[];
+  /** rfc822Name subject alternative names of the client certificate. */
+  readonly sanEmail?: MatcherList;
+  /** dNSName subject alternative names of the client certificate. */
+  readonly sanDns?: MatcherList;
+  /** uniformResourceIdentifier subject alternative names of the client certificate. */
+  readonly sanUri?: MatcherList;
+  /** Microsoft UPN (otherName 1.3.6.1.4.1.311.20.2.3) subject alternative names. */
+  readonly sanUpn?: MatcherList;
+  /** The EAP-Response/Identity the peer sent (RFC 3748 §5.1). */
+  readonly eapIdentity?: MatcherList;
+  /** Names of NAS clients (any of); each names an entry of {@link Config.clients}. */
+  readonly client?: readonly string[];
+  /** NAS-Identifier attribute (RFC 2865 §5.32). */
+  readonly nasIdentifier?: MatcherList;
+  /** Called-Station-Id attribute (RFC 2865 §5.30), whole. */
+  readonly calledStationId?: MatcherList;
+  /** The SSID: the part of Called-Station-Id after the first ':' (RFC 3580 §3.20). */
+  readonly ssid?: MatcherList;
+}
+
+/** Extra attributes of an Access-Accept. */
+export interface ReplyConfig {
+  /** Session-Timeout (RFC 2865 §5.27), seconds, 1..2^31-1. */
+  readonly sessionTimeout?: number;
+  /** Reply-Message (RFC 2865 §5.18), at most 253 bytes of UTF-8. */
+  readonly replyMessage?: string;
+  /** Filter-Id (RFC 2865 §5.11), at most 253 bytes of UTF-8. */
+  readonly filterId?: string;
+}
+
+/** Accept, with the optional VLAN and reply attributes. */
+export interface AcceptDecisionConfig {
+  readonly action: 'accept';
+  /**
+   * Tunnel-Private-Group-Id (RFC 3580 §3.31, RFC 2868 §3.6): a VLAN id 1..4094 as decimal text,
+   * or a VLAN name. Absent: no VLAN attributes.
+   */
+  readonly vlan?: string;
+  /** Extra reply attributes (empty object when none). */
+  readonly reply: ReplyConfig;
+}
+
+/** Reject, with a machine-readable reason (`[a-z0-9-]+`) for logs and Reply-Message. */
+export interface RejectDecisionConfig {
+  readonly action: 'reject';
+  readonly reason: string;
+}
+
+/** What happens to a request a rule (or the default) applies to. */
+export type DecisionConfig = AcceptDecisionConfig | RejectDecisionConfig;
+
+/** One policy rule; the first rule whose conditions all hold decides. */
+export interface RuleConfig {
+  /** Unique name, for logs. */
+  readonly name: string;
+  /** Conditions, all of which must hold. */
+  readonly match: MatchConfig;
+  /** The outcome when they do. */
+  readonly decision: DecisionConfig;
+}
+
+/** The access policy, applied after the certificate chain, revocation and EKU checks pass. */
+export interface PolicyConfig {
+  /** Ordered rules; the first match wins. */
+  readonly rules: readonly RuleConfig[];
+  /** The outcome when no rule matches. */
+  readonly default: DecisionConfig;
+}
+
+/** The whole validated configuration: deep-frozen. */
+export interface Config {
+  /** RADIUS authentication listeners (UDP), at least one. */
+  readonly listen: readonly ListenConfig[];
+  readonly log: LogConfig;
+  readonly tls: TlsConfig;
+  readonly eap: EapConfig;
+  /** NAS clients, at least one, names unique. */
+  readonly clients: readonly ClientConfig[];
+  readonly policy: PolicyConfig;
+  /**
+   * Things that are allowed but unwise (short secrets, Message-Authenticator not required, a
+   * client open to every address): the server logs each at start-up. Never contains a secret.
+   */
+  readonly warnings: readonly string[];
+}
+
+/**
+ * Normalises a certificate serial number written in hex: colons and spaces removed, upper case,
+ * leading zeros dropped (`"00:0a:1B"` -> `"A1B"`, `"00"` -> `"0"`). Returns undefined when the text
+ * is not hex. Apply the same function to Node's `X509Certificate.serialNumber` before comparing.
+ */
+export function normalizeSerial(text: string): string | undefined {
+  const hex = text.replace(/[:\s]/g, '').toUpperCase();
+  if (!/^[0-9A-F]+$/.test(hex)) return undefined;
+  return hex.replace(/^0+(?=.)/, '');
+}
