@@ -38,8 +38,21 @@ policy:
     reason: no-matching-rule
 `;
 
+function devPkiYaml(pki: DevPkiPaths): string {
+  return `  certificate: ${pki.server.cert}
+  private_key: ${pki.server.key}
+  trust_anchors: [${pki.root.cert}]
+  intermediates: [${pki.intermediate.cert}]
+  crl_files: [${pki.rootCrl}, ${pki.intermediateCrl}]`;
+}
+
 /** Options of {@link startTestServer}. */
 export interface TestServerOptions {
+  /**
+   * Replaces the PKI lines of the `tls:` block (certificate, private_key, trust_anchors,
+   * intermediates, crl_files; indented by two spaces) for tests that bring their own PKI.
+   */
+  readonly pkiYaml?: string;
   /** YAML appended to the `tls:` block (indented by two spaces), e.g. `  min_version: TLSv1.3`. */
   readonly tlsYaml?: string;
   /** YAML appended to the `clients[0]` entry (indented by four spaces). */
@@ -77,11 +90,7 @@ listen:
 log:
   level: info
 tls:
-  certificate: ${pki.server.cert}
-  private_key: ${pki.server.key}
-  trust_anchors: [${pki.root.cert}]
-  intermediates: [${pki.intermediate.cert}]
-  crl_files: [${pki.rootCrl}, ${pki.intermediateCrl}]
+${options.pkiYaml ?? devPkiYaml(pki)}
 ${options.tlsYaml ?? ''}
 ${options.eapYaml ?? ''}
 clients:
