@@ -78,9 +78,11 @@ export class TlsEngine {
       secureOptions: settings.resumption ? 0 : cryptoConstants.SSL_OP_NO_TICKET,
     });
     this.#server.on('secureConnection', (socket: TLSSocket) => {
+      // Node completes the handshake synchronously inside the delivery that carries the peer's
+      // last flight. Should that ever change, the orphaned handshake is failed, never trusted.
       const conversation = this.#delivering;
-      assert.ok(conversation !== undefined, 'secureConnection outside a delivery');
-      conversation.established(socket);
+      if (conversation === undefined) socket.destroy();
+      else conversation.established(socket);
     });
     // Handshake errors surface as a closed RecordPipe; the event only needs a listener.
     this.#server.on('tlsClientError', () => {});
