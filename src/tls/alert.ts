@@ -1,10 +1,10 @@
 /**
- * Plaintext TLS alert records, sent when the server refuses a peer after the handshake has run.
+ * TLS alert records sent when the server refuses a peer after the handshake has run.
  *
  * Node offers no API to send an alert on a live connection. The server withholds its final flight
- * while it checks the peer, so the peer has not switched to the server's protected write keys in
- * TLS 1.2 and reads a plaintext alert (RFC 5246 §7.2). In TLS 1.3 the peer expects protected
- * records; the plaintext alert still makes it abort, and EAP-Failure follows either way.
+ * while it checks the peer, so a TLS 1.2 peer has not switched to the server's protected write
+ * keys and reads a plaintext alert (RFC 5246 §7.2). TLS 1.3 peers need a protected record: see
+ * `tls13-alert.ts`.
  */
 
 /** Alert descriptions used when a certificate or a policy refuses a peer (RFC 8446 §6). */

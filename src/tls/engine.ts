@@ -12,9 +12,11 @@ import { X509Certificate, constants as cryptoConstants } from 'node:crypto';
 import tls from 'node:tls';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { fatalAlertRecord, type AlertDescription } from './alert.ts';
 import { HelloType, helloRandom } from './hello-random.ts';
 import { deriveEapKeys, type EapKeyMaterial } from './key-material.ts';
 import { RecordPipe } from './record-pipe.ts';
+import { protectedAlertRecord } from './tls13-alert.ts';
 
 /** TLS protocol versions EAP-TLS runs over (RFC 5216, RFC 9190). */
 export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
@@ -57,7 +59,11 @@ export type TlsProgress =
 /** Builds the shared secure context once and opens conversations on it. */
 export class TlsEngine {
   readonly #server: tls.Server;
-  /** The conversation whose records are being delivered; `secureConnection` fires synchronously inside. */
+  /** Conversations whose ClientHello was delivered but whose TLS socket is not known yet, by client random (hex). */
+  readonly #awaitingSocket = new Map<string, TlsConversation>();
+  /** Conversations by their TLS socket, learnt from the first key log line of the handshake. */
+  readonly #bySocket = new WeakMap<TLSSocket, TlsConversation>();
+  /** The conversation whose records are being delivered (Node often completes handshakes inside). */
   #delivering: TlsConversation | undefined;
 
   constructor(settings: TlsEngineSettings) {
@@ -77,10 +83,23 @@ export class TlsEngine {
       sessionTimeout: settings.resumptionLifetimeSeconds,
       secureOptions: settings.resumption ? 0 : cryptoConstants.SSL_OP_NO_TICKET,
     });
+    // Node does not say which transport a TLS socket wraps. Every key log line names the
+    // ClientHello random, which the conversation read from the records it delivered: that binds
+    // socket and conversation. The traffic secrets also protect a TLS 1.3 refusal (tls13-alert.ts).
+    this.#server.on('keylog', (line: Buffer, socket: TLSSocket) => {
+      const [label = '', clientRandom = '', secret = ''] = line.toString('latin1').trim().split(' ');
+      let conversation = this.#bySocket.get(socket);
+      if (conversation === undefined) {
+        conversation = this.#awaitingSocket.get(clientRandom.toLowerCase());
+        this.#awaitingSocket.delete(clientRandom.toLowerCase());
+        if (conversation === undefined) return void socket.destroy();
+        this.#bySocket.set(socket, conversation);
+      }
+      conversation.keylog(label, secret);
+    });
     this.#server.on('secureConnection', (socket: TLSSocket) => {
-      // Node completes the handshake synchronously inside the delivery that carries the peer's
-      // last flight. Should that ever change, the orphaned handshake is failed, never trusted.
-      const conversation = this.#delivering;
+      // An orphaned handshake is failed, never trusted.
+      const conversation = this.#bySocket.get(socket) ?? this.#delivering;
       if (conversation === undefined) socket.destroy();
       else conversation.established(socket);
     });
@@ -91,13 +110,27 @@ export class TlsEngine {
   /** Opens a conversation; call when the first EAP-TLS response (the ClientHello) arrives. */
   open(): TlsConversation {
     const pipe = new RecordPipe();
-    const conversation = new TlsConversation(pipe, (deliver) => {
-      this.#delivering = conversation;
-      try {
-        deliver();
-      } finally {
-        this.#delivering = undefined;
-      }
+    const conversation: TlsConversation = new TlsConversation(pipe, {
+      deliver: (deliver) => {
+        this.#delivering = conversation;
+        try {
+          deliver();
+        } finally {
+          this.#delivering = undefined;
+        }
+      },
+      expect: (clientRandom) => {
+        const key = clientRandom.toString('hex');
+        // A ClientHello random is fresh per handshake (RFC 8446 §4.1.2); a copy of one that is in
+        // use is a replay and must not be bound to the other conversation's socket.
+        if (this.#awaitingSocket.has(key)) return false;
+        this.#awaitingSocket.set(key, conversation);
+        return true;
+      },
+      forget: (clientRandom) => {
+        const key = clientRandom.toString('hex');
+        if (this.#awaitingSocket.get(key) === conversation) this.#awaitingSocket.delete(key);
+      },
     });
     this.#server.emit('connection', pipe);
     return conversation;
@@ -107,15 +140,37 @@ export class TlsEngine {
 /** One TLS handshake over EAP; records in, records out. */
 export class TlsConversation {
   readonly #pipe: RecordPipe;
-  readonly #withDelivery: (deliver: () => void) => void;
+  readonly #engine: EngineHooks;
   #socket: TLSSocket | undefined;
+  #serverTrafficSecret: Buffer | undefined;
   #clientRandom: Buffer | undefined;
   #serverRandom: Buffer | undefined;
 
   /** @internal created by {@link TlsEngine.open}. */
-  constructor(pipe: RecordPipe, withDelivery: (deliver: () => void) => void) {
+  constructor(pipe: RecordPipe, engine: EngineHooks) {
     this.#pipe = pipe;
-    this.#withDelivery = withDelivery;
+    this.#engine = engine;
+  }
+
+  /** @internal called by the engine with each key log line of this handshake. */
+  keylog(label: string, secretHex: string): void {
+    if (label === 'SERVER_TRAFFIC_SECRET_0') this.#serverTrafficSecret = Buffer.from(secretHex, 'hex');
+  }
+
+  /**
+   * The record that refuses the peer after the handshake; everything held back is dropped.
+   * TLS 1.3 peers get the alert protected with the server application traffic keys, as the
+   * first record under them (RFC 8446 §5.2); TLS 1.2 peers, which have not yet received the
+   * server's ChangeCipherSpec, get it in plaintext (RFC 5246 §7.2).
+   */
+  refusalRecord(description: AlertDescription): Buffer {
+    this.#pipe.takeOutput();
+    const socket = this.#socket;
+    if (socket?.getProtocol() === 'TLSv1.3' && this.#serverTrafficSecret !== undefined) {
+      const record = protectedAlertRecord(socket.getCipher().standardName, this.#serverTrafficSecret, description);
+      if (record !== undefined) return record;
+    }
+    return fatalAlertRecord(description);
   }
 
   /** @internal called by the engine when the handshake completes during a delivery. */
@@ -132,8 +187,13 @@ export class TlsConversation {
    * that nothing completes the handshake for the peer before the policy has decided.
    */
   async receive(records: Buffer): Promise<TlsProgress> {
-    this.#clientRandom ??= helloRandom(records, HelloType.ClientHello);
-    this.#withDelivery(() => this.#pipe.deliver(records));
+    if (this.#clientRandom === undefined) {
+      this.#clientRandom = helloRandom(records, HelloType.ClientHello);
+      if (this.#clientRandom !== undefined && !this.#engine.expect(this.#clientRandom)) {
+        return { kind: 'failed', output: Buffer.alloc(0) };
+      }
+    }
+    this.#engine.deliver(() => this.#pipe.deliver(records));
     await this.#settle();
     if (this.#socket !== undefined) {
       return { kind: 'established', result: this.#describe(this.#socket) };
@@ -176,6 +236,8 @@ export class TlsConversation {
 
   /** Releases the TLS state. */
   destroy(): void {
+    if (this.#clientRandom !== undefined) this.#engine.forget(this.#clientRandom);
+    this.#serverTrafficSecret?.fill(0);
     this.#socket?.destroy();
     this.#pipe.destroy();
   }
@@ -204,6 +266,16 @@ export class TlsConversation {
       cipher: socket.getCipher().name,
     };
   }
+}
+
+/** What a conversation asks of its engine. */
+interface EngineHooks {
+  /** Runs a delivery of peer records, marking the conversation as the one being fed. */
+  deliver(deliver: () => void): void;
+  /** Announces the ClientHello random so the TLS socket can be bound; false for a duplicate. */
+  expect(clientRandom: Buffer): boolean;
+  /** Drops the announcement when the conversation ends before its socket was bound. */
+  forget(clientRandom: Buffer): void;
 }
 
 /** The peer certificate and the issuers OpenSSL attached, stopping at a self-signed one. */

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { TlsFragmenter, TlsReassembler, decodeEapTlsData, encodeEapTlsData } from '../../codec/eap/index.ts';
-import { fatalAlertRecord, type AlertDescription } from '../../tls/alert.ts';
+import type { AlertDescription } from '../../tls/alert.ts';
 import type { HandshakeResult, TlsConversation, TlsEngine } from '../../tls/engine.ts';
 import type { EapKeyMaterial } from '../../tls/key-material.ts';
 import { assertNever } from '../../errors.ts';
@@ -139,9 +139,10 @@ export class EapTlsMethod {
   /** The policy refused the peer: drop the held flight and send a fatal alert (RFC 5216 §2.1.3). */
   refuse(alert: AlertDescription, fragmentSize: number): EapTlsStep {
     assert.equal(this.#state, 'deciding');
-    this.#tls?.takeHeldOutput();
+    const tls = this.#tls;
+    assert.ok(tls !== undefined);
     this.#failure = 'refused';
-    return this.#send(fatalAlertRecord(alert), fragmentSize, 'alert-sent');
+    return this.#send(tls.refusalRecord(alert), fragmentSize, 'alert-sent');
   }
 
   /** MSK, EMSK and Session-Id of the established handshake. */
