@@ -62,12 +62,12 @@ export class SessionTable {
 
   /**
    * Removes and abandons conversations idle for longer than the idle timeout; returns them so
-   * the caller can log and count. Conversations waiting on the policy are left alone.
+   * the caller can log and count. Conversations being worked on are left alone.
    */
   expire(now: number): EapSession[] {
     const expired: EapSession[] = [];
     for (const session of this.#byState.values()) {
-      if (session.status === 'deciding') continue;
+      if (session.status === 'processing' || session.status === 'deciding') continue;
       if (now - session.lastSeen > this.#limits.idleTimeoutMs) expired.push(session);
     }
     for (const session of expired) {

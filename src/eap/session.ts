@@ -23,10 +23,12 @@ export type Judge = (handshake: HandshakeResult) => Promise<Verdict>;
 /**
  * The session's one state field.
  * - `method`: a request is out and its response is awaited.
+ * - `processing`: a response is being handled (the TLS engine works asynchronously); another
+ *   response that arrives meanwhile is discarded.
  * - `deciding`: suspended while the policy decides; responses are not processed.
  * - `success` / `failure`: over; the session is removed from the table.
  */
-export type SessionState = 'method' | 'deciding' | 'success' | 'failure';
+export type SessionState = 'method' | 'processing' | 'deciding' | 'success' | 'failure';
 
 /** Why an EAP conversation failed: the method's reasons, the session's own, or the policy's. */
 export type SessionFailure =
@@ -149,7 +151,7 @@ export class EapSession {
    * @param judge asks the policy once the handshake is established.
    */
   async respond(eap: EapPacket, fragmentSize: number, judge: Judge, now: number): Promise<EapResult> {
-    if (this.#state === 'deciding') return { kind: 'discard', reason: 'session-busy' };
+    if (this.#state === 'processing' || this.#state === 'deciding') return { kind: 'discard', reason: 'session-busy' };
     if (this.#state !== 'method') return { kind: 'discard', reason: 'session-over' };
     if (eap.code !== EapCode.Response) return { kind: 'discard', reason: 'not-a-response' };
     // RFC 3748 §4.1: a response whose Identifier does not match the outstanding request is discarded.
@@ -163,10 +165,15 @@ export class EapSession {
     }
     if (eap.type !== EapType.Tls) return this.#fail('unexpected-eap-type', `type ${String(eap.type)}`);
 
+    this.#transition('processing');
     let step = await this.#method.handle(eap.data, fragmentSize);
     for (;;) {
+      // Abandoned (expiry, shutdown) while the method or the policy worked: nothing to send.
+      // (Read through the getter: the compiler cannot see the await change the field.)
+      if (this.status !== 'processing') return { kind: 'discard', reason: 'session-over' };
       switch (step.kind) {
         case 'request':
+          this.#transition('method');
           this.#identifier = (this.#identifier + 1) & 0xff;
           return {
             kind: 'challenge',
@@ -207,7 +214,7 @@ export class EapSession {
       this.#refusal = { reason: `decision-error: ${error instanceof Error ? error.message : String(error)}` };
     }
     if (this.#state !== 'deciding') return { kind: 'failure', reason: 'refused' } as const;
-    this.#transition('method');
+    this.#transition('processing');
     if (verdict.accept) return this.#method.grant(fragmentSize);
     this.#refusal ??= { reason: verdict.reason };
     return this.#method.refuse(verdict.alert, fragmentSize);

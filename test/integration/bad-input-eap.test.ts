@@ -208,13 +208,9 @@ t.test('12. a retransmission while the original is in progress is dropped, then 
   await assertStillServes(t, s, 'duplicates');
 });
 
-// SERVER BUG, asserted as TODO until fixed (remove `todo` then): EapSession.respond guards
-// against re-entry only in state 'deciding'. While the TLS engine works on a flight (it awaits
-// setImmediate turns), the session stays in 'method' with the Identifier not yet advanced, so a
-// second Access-Request (new RADIUS Identifier, so no reply-cache hit) carrying the same
-// EAP-Response passes every check and runs the method a second time on the same TLS state.
+// While the TLS engine works on a flight the session is 'processing': a second Access-Request
+// (new RADIUS Identifier, so no reply-cache hit) with the same EAP-Response is discarded.
 t.test('the same EAP-Response in two requests at once is handled once', async (t) => {
-  const todo = { todo: 'server bug: EapSession.respond is re-entered while the TLS engine works (session.ts)' };
   const conversation = await openConversation(t, s, probe);
   const hello = encodeEapTlsData({ fragment: hex('16 03 01 00 08 01 00 00 04 03 03 00 00') });
   const eap = tlsResponse(conversation.identifier, hello);
@@ -225,9 +221,9 @@ t.test('the same EAP-Response in two requests at once is handled once', async (t
   const replies = await probe.drain();
   const moved = await movedSince(s, before);
   const codes = replies.map((reply) => reply.readUInt8(0));
-  t.equal(replies.length, 1, `one reply, got codes [${codes.join(',')}] and ${JSON.stringify(moved)}`, todo);
-  t.equal(moved[dropped('eap-discarded')], 1, 'the second copy is discarded', todo);
-  t.notOk(moved[rejected('tls-handshake-failed')], 'the conversation is not broken by the copy', todo);
+  t.equal(replies.length, 1, `one reply, got codes [${codes.join(',')}] and ${JSON.stringify(moved)}`);
+  t.equal(moved[dropped('eap-discarded')], 1, 'the second copy is discarded');
+  t.notOk(moved[rejected('tls-handshake-failed')], 'the conversation is not broken by the copy');
   // Whatever happened, end the conversation so later cases start clean.
   if (s.server.sessionsInFlight !== 0) {
     const alert = challengeOf(t, checkReply(t, first, replies[0], PacketCode.AccessChallenge, s.secret));
