@@ -38,9 +38,24 @@ export interface Source {
   readonly port: number;
 }
 
+/**
+ * Proxy-State octets a request may carry (RFC 2865 §5.33: each proxy adds one, echoed in the
+ * reply). With this bound the largest Access-Accept (about 1 KB of keys, VLAN and reply
+ * attributes) still fits in 4096 octets; EAP-TLS fragments shrink to leave room for it.
+ */
+export const MAX_PROXY_STATE_OCTETS = 2048;
+
+/** Octets of a reply that are not EAP-Message nor Proxy-State: header, Message-Authenticator, State. */
+const CHALLENGE_FIXED_OCTETS = 20 + 18 + 18;
+/** EAP header, Type, EAP-TLS flags and length field around each TLS fragment (RFC 5216 §3.1). */
+const EAP_TLS_OVERHEAD = 10;
+/** Largest value of one attribute; each EAP-Message attribute adds a 2-octet header. */
+const ATTRIBUTE_VALUE_OCTETS = 253;
+
 /** Why a request got no reply; a closed set used as a metric label. */
 export type DropReason =
   | 'unknown-client'
+  | 'proxy-state-too-long'
   | 'unsupported-code'
   | 'duplicate-in-progress'
   | 'bad-message-authenticator'
@@ -72,6 +87,8 @@ interface Conversation {
 interface Request {
   readonly packet: RadiusPacket;
   readonly client: RadiusClient;
+  /** Octets the echoed Proxy-State attributes take in the reply. */
+  readonly proxyStateOctets: number;
 }
 
 /** The Access-Request path of the server. */
@@ -100,6 +117,10 @@ export class AccessRequestHandler {
     const authenticity = this.#checkMessageAuthenticator(packet, client);
     if (authenticity !== undefined) return this.#drop(authenticity, source);
 
+    const proxyState = getAttributes(packet, Attr.ProxyState);
+    const proxyStateOctets = proxyState.reduce((sum, value) => sum + 2 + value.length, 0);
+    if (proxyStateOctets > MAX_PROXY_STATE_OCTETS) return this.#drop('proxy-state-too-long', source);
+
     const key = ReplyCache.key(source.address, source.port, packet.identifier, packet.authenticator);
     const seen = replies.check(key, now());
     if (seen.kind === 'in-progress') return this.#drop('duplicate-in-progress', source);
@@ -108,7 +129,7 @@ export class AccessRequestHandler {
       return seen.reply;
     }
     try {
-      const attributes = await this.#answer({ packet, client });
+      const attributes = await this.#answer({ packet, client, proxyStateOctets });
       if (attributes === undefined) {
         replies.forget(key);
         return this.#drop('eap-discarded', source);
@@ -118,7 +139,7 @@ export class AccessRequestHandler {
         identifier: packet.identifier,
         requestAuthenticator: packet.authenticator,
         // RFC 2865 §5.33: Proxy-State is copied unmodified and in order into the reply.
-        attributes: [...attributes.list, ...getAttributes(packet, Attr.ProxyState).map((value) => ({ type: Attr.ProxyState, value }))],
+        attributes: [...attributes.list, ...proxyState.map((value) => ({ type: Attr.ProxyState, value }))],
         secret: client.secret,
       });
       replies.answer(key, reply, now());
@@ -160,7 +181,7 @@ export class AccessRequestHandler {
     if (session === undefined) return this.#rejectWithoutEap(request, 'unknown-state');
     const conversation = this.#conversations.get(session);
     if (conversation !== undefined && getAttribute(packet, Attr.EapKeyName) !== undefined) conversation.wantsKeyName = true;
-    const result = await session.respond(eap, this.#fragmentSize(packet), this.#judge(request, session), this.#deps.now());
+    const result = await session.respond(eap, this.#fragmentSize(request), this.#judge(request, session), this.#deps.now());
     return this.#reply(request, session, result);
   }
 
@@ -265,9 +286,15 @@ export class AccessRequestHandler {
     this.#deps.metrics.sessionsInFlight.set(this.#deps.sessions.size);
   }
 
-  /** Fragment size from Framed-MTU (RFC 3580 §3.10) under the configured ceiling. */
-  #fragmentSize(packet: RadiusPacket): number {
-    return maxTlsFragmentForMtu(getIntegerAttribute(packet, Attr.FramedMtu), this.#deps.config.tls.maxFragmentSize);
+  /**
+   * Fragment size from Framed-MTU (RFC 3580 §3.10) under the configured ceiling, and small enough
+   * that the Access-Challenge, with the Proxy-State it echoes, fits in 4096 octets (RFC 2865 §3).
+   */
+  #fragmentSize(request: Request): number {
+    const room = 4096 - CHALLENGE_FIXED_OCTETS - request.proxyStateOctets;
+    const eapOctets = room - 2 * Math.ceil(room / (ATTRIBUTE_VALUE_OCTETS + 2));
+    const ceiling = Math.min(this.#deps.config.tls.maxFragmentSize, eapOctets - EAP_TLS_OVERHEAD);
+    return maxTlsFragmentForMtu(getIntegerAttribute(request.packet, Attr.FramedMtu), ceiling);
   }
 
   /** The one decision line per finished authentication. No secrets, no key material. */
