@@ -11,6 +11,7 @@ import type { Logger } from '../obs/logger.ts';
 import { ServerMetrics } from '../obs/metrics.ts';
 import { CrlSet, derBlocks } from '../policy/crl-set.ts';
 import { AccessPolicy } from '../policy/decide.ts';
+import { MemoryTlsSessionStore } from '../store/memory-tls-session-store.ts';
 import { TlsEngine } from '../tls/engine.ts';
 import { AccessRequestHandler } from './access-handler.ts';
 import { ClientTable } from './client-table.ts';
@@ -19,6 +20,8 @@ import { UdpListener } from './udp-listener.ts';
 
 /** How long a reply stays cached for retransmissions (FreeRADIUS `cleanup_delay` is 5 s). */
 const REPLY_CACHE_MS = 10_000;
+/** TLS 1.2 sessions kept for resumption (about 1-2 KB each). */
+const RESUMABLE_SESSIONS = 50_000;
 /** How often idle conversations and old replies are swept: a coarse timer (habit 11). */
 const SWEEP_INTERVAL_MS = 1_000;
 
@@ -60,6 +63,7 @@ export class RadiusServer {
       maxVersion: config.tls.maxVersion,
       resumption: config.tls.resumption,
       resumptionLifetimeSeconds: config.tls.resumptionLifetimeSeconds,
+      sessionStore: new MemoryTlsSessionStore(RESUMABLE_SESSIONS),
     });
     const policy = new AccessPolicy(config.policy, {
       requireClientAuthEku: config.tls.requireClientAuthEku,

@@ -13,10 +13,11 @@ import tls from 'node:tls';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { fatalAlertRecord, type AlertDescription } from './alert.ts';
-import { HelloType, helloRandom } from './hello-random.ts';
+import { HelloType, readHello, type HelloFields } from './hello.ts';
 import { deriveEapKeys, type EapKeyMaterial } from './key-material.ts';
 import { RecordPipe } from './record-pipe.ts';
 import { protectedAlertRecord } from './tls13-alert.ts';
+import type { TlsSessionStore } from '../store/ports.ts';
 
 /** TLS protocol versions EAP-TLS runs over (RFC 5216, RFC 9190). */
 export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
@@ -32,9 +33,14 @@ export interface TlsEngineSettings {
   readonly caCertificates: readonly Buffer[];
   readonly minVersion: TlsVersion;
   readonly maxVersion: TlsVersion;
-  /** Issue session tickets so that returning peers can resume (checks re-run on resumption). */
+  /** Let returning peers resume, by ticket or session ID (the checks re-run on resumption). */
   readonly resumption: boolean;
   readonly resumptionLifetimeSeconds: number;
+  /**
+   * Where TLS 1.2 sessions are kept for session-ID resumption (RFC 5246 §7.3). Without one,
+   * TLS 1.2 peers resume by ticket only.
+   */
+  readonly sessionStore?: TlsSessionStore | undefined;
 }
 
 /** What the handshake established, for the policy to judge. */
@@ -59,6 +65,8 @@ export type TlsProgress =
 /** Builds the shared secure context once and opens conversations on it. */
 export class TlsEngine {
   readonly #server: tls.Server;
+  /** Where a successful TLS 1.2 session is saved, or undefined when resumption is off. */
+  readonly #resumption: { store: TlsSessionStore; ttlSeconds: number } | undefined;
   /** Conversations whose ClientHello was delivered but whose TLS socket is not known yet, by client random (hex). */
   readonly #awaitingSocket = new Map<string, TlsConversation>();
   /** Conversations by their TLS socket, learnt from the first key log line of the handshake. */
@@ -68,6 +76,9 @@ export class TlsEngine {
 
   constructor(settings: TlsEngineSettings) {
     assert.ok(settings.caCertificates.length > 0, 'at least one CA certificate');
+    const store = settings.sessionStore;
+    this.#resumption =
+      settings.resumption && store !== undefined ? { store, ttlSeconds: settings.resumptionLifetimeSeconds } : undefined;
     this.#server = tls.createServer({
       cert: settings.certificateChain,
       key: settings.privateKey,
@@ -103,6 +114,17 @@ export class TlsEngine {
       if (conversation === undefined) socket.destroy();
       else conversation.established(socket);
     });
+    if (this.#resumption !== undefined) {
+      const sessions = this.#resumption.store;
+      // RFC 5246 §7.4.1.2: a TLS 1.2 peer offers the session ID of an earlier session. A store
+      // that fails only costs the resumption: the handshake goes on in full.
+      this.#server.on('resumeSession', (id: Buffer, callback: (error: null, session: Buffer | null) => void) => {
+        sessions.get(id.toString('hex')).then(
+          (session) => callback(null, session ?? null),
+          () => callback(null, null),
+        );
+      });
+    }
     // Handshake errors surface as a closed RecordPipe; the event only needs a listener.
     this.#server.on('tlsClientError', () => {});
   }
@@ -110,7 +132,7 @@ export class TlsEngine {
   /** Opens a conversation; call when the first EAP-TLS response (the ClientHello) arrives. */
   open(): TlsConversation {
     const pipe = new RecordPipe();
-    const conversation: TlsConversation = new TlsConversation(pipe, {
+    const conversation: TlsConversation = new TlsConversation(pipe, this.#resumption, {
       deliver: (deliver) => {
         this.#delivering = conversation;
         try {
@@ -140,16 +162,34 @@ export class TlsEngine {
 /** One TLS handshake over EAP; records in, records out. */
 export class TlsConversation {
   readonly #pipe: RecordPipe;
+  readonly #resumption: { store: TlsSessionStore; ttlSeconds: number } | undefined;
   readonly #engine: EngineHooks;
   #socket: TLSSocket | undefined;
   #serverTrafficSecret: Buffer | undefined;
   #clientRandom: Buffer | undefined;
-  #serverRandom: Buffer | undefined;
+  #serverHello: HelloFields | undefined;
 
   /** @internal created by {@link TlsEngine.open}. */
-  constructor(pipe: RecordPipe, engine: EngineHooks) {
+  constructor(pipe: RecordPipe, resumption: { store: TlsSessionStore; ttlSeconds: number } | undefined, engine: EngineHooks) {
     this.#pipe = pipe;
+    this.#resumption = resumption;
     this.#engine = engine;
+  }
+
+  /**
+   * Makes a fully successful TLS 1.2 session resumable by its session ID; called only after the
+   * policy accepted and the peer acknowledged the final flight (ARCHITECTURE habit 7). Resumed
+   * sessions and TLS 1.3 (which resumes by ticket only) have nothing to save. A store failure
+   * only costs the next resumption.
+   */
+  async saveForResumption(): Promise<void> {
+    const socket = this.#socket;
+    const sessionId = this.#serverHello?.sessionId;
+    if (this.#resumption === undefined || socket === undefined || sessionId === undefined || sessionId.length === 0) return;
+    if (socket.getProtocol() !== 'TLSv1.2' || socket.isSessionReused()) return;
+    const session = socket.getSession();
+    if (session === undefined) return;
+    await this.#resumption.store.set(sessionId.toString('hex'), session, this.#resumption.ttlSeconds).catch(() => undefined);
   }
 
   /** @internal called by the engine with each key log line of this handshake. */
@@ -188,7 +228,7 @@ export class TlsConversation {
    */
   async receive(records: Buffer): Promise<TlsProgress> {
     if (this.#clientRandom === undefined) {
-      this.#clientRandom = helloRandom(records, HelloType.ClientHello);
+      this.#clientRandom = readHello(records, HelloType.ClientHello)?.random;
       if (this.#clientRandom !== undefined && !this.#engine.expect(this.#clientRandom)) {
         return { kind: 'failed', output: Buffer.alloc(0) };
       }
@@ -199,7 +239,7 @@ export class TlsConversation {
       return { kind: 'established', result: this.#describe(this.#socket) };
     }
     const output = this.#pipe.takeOutput();
-    this.#serverRandom ??= helloRandom(output, HelloType.ServerHello);
+    this.#serverHello ??= readHello(output, HelloType.ServerHello);
     if (this.#pipe.ended) return { kind: 'failed', output };
     return { kind: 'continue', output };
   }
@@ -228,8 +268,8 @@ export class TlsConversation {
     const version = socket.getProtocol();
     if (version !== 'TLSv1.2' && version !== 'TLSv1.3') return undefined;
     const randoms =
-      this.#clientRandom !== undefined && this.#serverRandom !== undefined
-        ? { client: this.#clientRandom, server: this.#serverRandom }
+      this.#clientRandom !== undefined && this.#serverHello !== undefined
+        ? { client: this.#clientRandom, server: this.#serverHello.random }
         : undefined;
     return deriveEapKeys(socket, version, randoms);
   }

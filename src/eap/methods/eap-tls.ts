@@ -105,6 +105,7 @@ export class EapTlsMethod {
         return this.#nextFragment();
       case 'finishing':
         if (!isAck) return this.#fail('peer-refused-final-flight');
+        await this.#tls?.saveForResumption();
         this.#transition('done');
         return { kind: 'success' };
       case 'alert-sent':
