@@ -4,7 +4,7 @@
  * a small Framed-MTU, EAP-Key-Name, and session resumption with the checks re-run.
  */
 import t, { type Test } from 'tap';
-import { authenticate, diagnostics, expectAccept, TLS_VERSIONS, type Run } from '../support/eapol-checks.ts';
+import { authenticate, expectAccept, TLS_VERSIONS, type Run } from '../support/eapol-checks.ts';
 import { startTestServer } from '../support/test-server.ts';
 
 const s = await startTestServer(t);
@@ -80,7 +80,7 @@ for (const tls of TLS_VERSIONS) {
 function expectResumed(t: Test, run: Run): void {
   expectAccept(t, run, { ...STAFF, count: 3 });
   const { result, decisions } = run;
-  const why = diagnostics(run);
+  const why = run.why;
   // eapol_test prints "Handshake finished - resumed=1" once per resumed TLS 1.2 handshake, twice per TLS 1.3 one.
   t.ok(result.resumedHandshakes >= 2, `eapol_test reports resumed handshakes (${result.resumedHandshakes} lines)`, why);
   t.same(decisions.map((d) => d['tls_resumed']), [false, true, true], 'decision lines: full handshake, then two resumed', why);
