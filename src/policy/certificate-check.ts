@@ -3,7 +3,7 @@
  * the trust anchors, RFC 5280 §6), the clientAuth extended key usage (RFC 5280 §4.2.1.12) and
  * the CRLs in force. The identity half is in `rules.ts`.
  */
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { certificateFacts, type CertificateFacts } from './certificate-facts.ts';
 import type { CrlSet } from './crl-set.ts';
 
@@ -32,8 +32,6 @@ export interface PeerCertificates {
 export interface CertificateCheckSettings {
   readonly requireClientAuthEku: boolean;
   readonly crls: CrlSet;
-  /** SHA-256 fingerprints of the trust anchors. */
-  readonly anchorFingerprints: ReadonlySet<string>;
 }
 
 /** The outcome of the certificate check. */
@@ -61,12 +59,11 @@ export function checkCertificate(peer: PeerCertificates, settings: CertificateCh
   const facts = certificateFacts(leaf);
   if (!peer.chainVerified) {
     const error = peer.verificationError ?? 'unknown';
-    const reason = OPENSSL_REASONS[error] ?? 'certificate-invalid';
-    // OpenSSL checks the TLS client purpose itself; when the operator waives clientAuth, the
-    // purpose error alone is forgiven, after the chain is re-verified here link by link.
-    const waived = reason === 'missing-client-auth-eku' && !settings.requireClientAuthEku && chainHolds(peer.peerChain, settings, now);
-    if (!waived) return { ok: false, reason, detail: `chain verification: ${error}`, facts };
+    return { ok: false, reason: OPENSSL_REASONS[error] ?? 'certificate-invalid', detail: `chain verification: ${error}`, facts };
   }
+  // OpenSSL already refused a certificate whose EKU lists other purposes only (INVALID_PURPOSE,
+  // RFC 5280 §4.2.1.12); a certificate without the extension passes it, and is refused here
+  // unless the operator allows that.
   if (settings.requireClientAuthEku && !(leaf.keyUsage ?? []).includes(CLIENT_AUTH_EKU)) {
     return { ok: false, reason: 'missing-client-auth-eku', detail: 'no clientAuth extended key usage', facts };
   }
@@ -78,16 +75,4 @@ export function checkCertificate(peer: PeerCertificates, settings: CertificateCh
     }
   }
   return { ok: true, facts };
-}
-
-/** RFC 5280 §6.1 basics: every link signed by the next, all in date, ending at a trust anchor. */
-function chainHolds(chain: readonly X509Certificate[], settings: CertificateCheckSettings, now: Date): boolean {
-  const last = chain.at(-1);
-  if (last === undefined || !settings.anchorFingerprints.has(last.fingerprint256)) return false;
-  return chain.every((certificate, i) => {
-    const inDate = new Date(certificate.validFrom) <= now && now <= new Date(certificate.validTo);
-    const issuer = chain[i + 1] ?? certificate;
-    const isCa = i === 0 || certificate.ca;
-    return inDate && isCa && certificate.checkIssued(issuer) && certificate.verify(issuer.publicKey);
-  });
 }

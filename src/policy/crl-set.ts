@@ -49,14 +49,20 @@ export class CrlSet {
     const issuers = cas.map((ca) => ({ node: ca, peculiar: new x509.X509Certificate(ca.raw) }));
     const byIssuer = new Map<string, LoadedCrl>();
     for (const file of files) {
-      for (const der of derBlocks(file.data, 'X509 CRL')) {
+      const blocks = derBlocks(file.data, 'X509 CRL');
+      // A file that holds no CRL (a certificate listed by mistake) would silently turn revocation off.
+      if (blocks.length === 0) throw new PortcullisError('crl-unparseable', `${file.path}: holds no CRL`);
+      for (const der of blocks) {
         const crl = parseCrl(der, file.path);
-        const issuer = issuers.find((ca) => ca.peculiar.subject === crl.issuer);
-        if (issuer === undefined) {
+        const named = issuers.filter((ca) => ca.peculiar.subject === crl.issuer);
+        if (named.length === 0) {
           throw new PortcullisError('crl-unknown-issuer', `${file.path}: CRL issuer "${crl.issuer}" is not a configured CA`);
         }
-        const signed = await crl.verify({ publicKey: issuer.peculiar.publicKey }).catch(() => false);
-        if (!signed) throw new PortcullisError('crl-bad-signature', `${file.path}: CRL signature does not verify with "${crl.issuer}"`);
+        // A renewed CA keeps its name under a new key: the issuer is the one whose key verifies.
+        const issuer = await findSigner(crl, named);
+        if (issuer === undefined) {
+          throw new PortcullisError('crl-bad-signature', `${file.path}: CRL signature does not verify with "${crl.issuer}"`);
+        }
         const previous = byIssuer.get(issuer.node.fingerprint256);
         // Several CRLs of one CA: the most recent one is in force.
         if (previous !== undefined && previous.thisUpdate >= crl.thisUpdate) continue;
@@ -84,6 +90,13 @@ export class CrlSet {
     if (crl === undefined) return 'no-crl';
     return crl.revoked.has(normalizeSerial(serial) ?? serial) ? 'revoked' : 'not-revoked';
   }
+}
+
+async function findSigner<T extends { peculiar: x509.X509Certificate }>(crl: x509.X509Crl, candidates: readonly T[]): Promise<T | undefined> {
+  for (const candidate of candidates) {
+    if (await crl.verify({ publicKey: candidate.peculiar.publicKey }).catch(() => false)) return candidate;
+  }
+  return undefined;
 }
 
 function parseCrl(der: Buffer, path: string): x509.X509Crl {

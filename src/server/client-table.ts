@@ -19,7 +19,12 @@ export class ClientTable {
     this.#entries = clients
       .flatMap((config) => {
         const client = { config, name: config.name, secret: Buffer.from(config.secret, 'utf8') };
-        return config.addresses.map((cidr) => ({ prefix: cidr.prefix, contains: (a: string) => cidr.contains(a), client }));
+        // Compare on the IPv6 scale: an IPv4 /24 is as specific as ::ffff:0:0/120 (RFC 4291 §2.5.5.2).
+        return config.addresses.map((cidr) => ({
+          prefix: cidr.family === 4 ? cidr.prefix + 96 : cidr.prefix,
+          contains: (a: string) => cidr.contains(a),
+          client,
+        }));
       })
       .sort((a, b) => b.prefix - a.prefix);
   }

@@ -68,7 +68,6 @@ export class RadiusServer {
     const policy = new AccessPolicy(config.policy, {
       requireClientAuthEku: config.tls.requireClientAuthEku,
       crls: pki.crls,
-      anchorFingerprints: new Set(pki.anchors.map((anchor) => anchor.fingerprint256)),
     });
     const metrics = new ServerMetrics();
     const sessions = new SessionTable({ maxSessions: config.eap.maxSessions, idleTimeoutMs: config.eap.idleTimeoutSeconds * 1000 });
@@ -137,7 +136,6 @@ interface LoadedPki {
   readonly certificateChain: Buffer;
   readonly privateKey: Buffer;
   readonly caPem: Buffer[];
-  readonly anchors: X509Certificate[];
   readonly crls: CrlSet;
 }
 
@@ -167,7 +165,6 @@ async function loadPki(config: Config): Promise<LoadedPki> {
     certificateChain: await read(config.tls.certificate, 'server certificate'),
     privateKey: await read(config.tls.privateKey, 'server private key'),
     caPem: [...anchors, ...intermediates].map((entry) => entry.pem),
-    anchors: anchors.flatMap((entry) => entry.certs),
     crls: await CrlSet.load(crlFiles, cas),
   };
 }
