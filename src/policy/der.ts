@@ -92,11 +92,18 @@ function text(der: Uint8Array, tlv: Tlv): string | undefined {
     case Tag.Uri:
       return bytes.toString('latin1');
     case Tag.BmpString:
-      return Buffer.from(bytes).swap16().toString('utf16le');
+      // UCS-2 big-endian: two octets a character; an odd length is malformed.
+      return bytes.length % 2 === 0 ? Buffer.from(bytes).swap16().toString('utf16le') : undefined;
     case Tag.UniversalString: {
-      const codePoints: number[] = [];
-      for (let i = 0; i + 4 <= bytes.length; i += 4) codePoints.push(bytes.readUInt32BE(i));
-      return String.fromCodePoint(...codePoints.filter((cp) => cp <= 0x10ffff));
+      // UCS-4 big-endian: four octets a character; no spread, a long string must not overflow the stack.
+      if (bytes.length % 4 !== 0) return undefined;
+      let decoded = '';
+      for (let i = 0; i < bytes.length; i += 4) {
+        const codePoint = bytes.readUInt32BE(i);
+        if (codePoint > 0x10ffff) return undefined;
+        decoded += String.fromCodePoint(codePoint);
+      }
+      return decoded;
     }
     default:
       return undefined;
