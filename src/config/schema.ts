@@ -15,8 +15,10 @@ import type {
   Config,
   DecisionConfig,
   EapConfig,
+  HttpConfig,
   ListenConfig,
   LogConfig,
+  OperationsConfig,
   MatchConfig,
   Matcher,
   NameMatchConfig,
@@ -292,6 +294,27 @@ const listenSchema = z
   })
   .transform((l): ListenConfig => ({ address: l.address, family: isIP(l.address) === 4 ? 4 : 6, port: l.port }));
 
+const httpSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    address: z
+      .string()
+      .refine((address) => isIP(address) !== 0, { error: 'must be an IPv4 or IPv6 address literal' })
+      .default('127.0.0.1'),
+    port: integer(0, 65535).default(9812),
+  })
+  .transform((h): HttpConfig => ({ enabled: h.enabled, address: h.address, port: h.port }));
+
+const operationsSchema = z
+  .strictObject({
+    http: httpSchema.prefault({}),
+    expiry_warning_days: integer(1, 365).default(30),
+    drain_seconds: integer(0, 600).default(10),
+  })
+  .transform(
+    (o): OperationsConfig => ({ http: o.http, expiryWarningDays: o.expiry_warning_days, drainSeconds: o.drain_seconds }),
+  );
+
 const logSchema = z
   .strictObject({
     level: z.enum(LOG_LEVELS).default('info'),
@@ -458,6 +481,7 @@ export function buildConfigSchema(options: SchemaOptions) {
       eap: eapSchema.prefault({}),
       clients: z.array(clientSchema).min(1),
       policy: policySchema,
+      operations: operationsSchema.prefault({}),
     })
     .superRefine((c, ctx) => checkReferences(c, ctx), { when: noIssuesYet })
     .transform(
@@ -468,6 +492,7 @@ export function buildConfigSchema(options: SchemaOptions) {
         eap: c.eap,
         clients: c.clients.map((client) => ({ ...client, maxSessions: client.maxSessions ?? c.eap.maxSessionsPerClient })),
         policy: c.policy,
+        operations: c.operations,
       }),
     );
 }

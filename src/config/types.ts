@@ -216,6 +216,25 @@ export interface PolicyConfig {
   readonly default: DecisionConfig;
 }
 
+/** The operations HTTP listener: `/metrics`, `/healthz`, `/readyz` and `POST /reload`. */
+export interface HttpConfig {
+  /** Whether the listener runs at all. */
+  readonly enabled: boolean;
+  /** IPv4 or IPv6 literal to bind; loopback by default. */
+  readonly address: string;
+  /** TCP port; 0 asks the OS for an ephemeral port (tests). */
+  readonly port: number;
+}
+
+/** How the server is watched, reloaded and stopped. */
+export interface OperationsConfig {
+  readonly http: HttpConfig;
+  /** A certificate or CRL that expires within this many days is logged as a warning, at start-up and daily. */
+  readonly expiryWarningDays: number;
+  /** On SIGTERM, how long unfinished EAP conversations may take before the process exits. */
+  readonly drainSeconds: number;
+}
+
 /** The whole validated configuration: deep-frozen. */
 export interface Config {
   /** RADIUS authentication listeners (UDP), at least one. */
@@ -226,6 +245,7 @@ export interface Config {
   /** NAS clients, at least one, names unique. */
   readonly clients: readonly ClientConfig[];
   readonly policy: PolicyConfig;
+  readonly operations: OperationsConfig;
   /**
    * Things that are allowed but unwise (short secrets, Message-Authenticator not required, a
    * client open to every address): the server logs each at start-up. Never contains a secret.

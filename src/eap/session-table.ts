@@ -17,9 +17,14 @@ export interface SessionTableLimits {
 export class SessionTable {
   readonly #byState = new Map<string, EapSession>();
   readonly #perClient = new Map<string, number>();
-  readonly #limits: SessionTableLimits;
+  #limits: SessionTableLimits;
 
   constructor(limits: SessionTableLimits) {
+    this.#limits = limits;
+  }
+
+  /** Applies new limits (a reload); conversations already admitted stay. */
+  setLimits(limits: SessionTableLimits): void {
     this.#limits = limits;
   }
 

@@ -88,6 +88,37 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  /** Expiry time of each configured certificate. */
+  readonly certificateExpiry = new Gauge({
+    name: 'portcullis_certificate_expiry_timestamp_seconds',
+    help: 'notAfter of each configured certificate (Unix seconds), by kind (server, trust-anchor, intermediate) and subject',
+    labelNames: ['kind', 'subject'] as const,
+    registers: [this.registry],
+  });
+
+  /** nextUpdate of each CRL in force. */
+  readonly crlNextUpdate = new Gauge({
+    name: 'portcullis_crl_next_update_timestamp_seconds',
+    help: 'nextUpdate of each CRL in force (Unix seconds), by issuer; absent for a CRL without nextUpdate',
+    labelNames: ['issuer'] as const,
+    registers: [this.registry],
+  });
+
+  /** Configuration reloads by result. */
+  readonly configReloads = new Counter({
+    name: 'portcullis_config_reloads_total',
+    help: 'Configuration reloads, by result (success, failure: the running configuration stays)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  /** 1 while the server accepts new conversations, 0 before start-up completes and while draining. */
+  readonly ready = new Gauge({
+    name: 'portcullis_ready',
+    help: '1 while the server accepts new EAP conversations; 0 while starting or draining for shutdown',
+    registers: [this.registry],
+  });
+
   /** Adds the process metrics (CPU, memory, event loop lag) to the registry. */
   collectProcessMetrics(): void {
     collectDefaultMetrics({ register: this.registry });

@@ -57,6 +57,16 @@ export function checkCertificate(peer: PeerCertificates, settings: CertificateCh
   const leaf = peer.peerChain[0];
   if (leaf === undefined) return { ok: false, reason: 'no-client-certificate', detail: 'the peer sent no certificate' };
   const facts = certificateFacts(leaf);
+  // A resumed session carries the verification of its first handshake: the dates are checked
+  // again here, so a certificate that expired since then is refused (RFC 5280 §6.1.3 (a)(2)).
+  for (const certificate of peer.peerChain) {
+    if (now < new Date(certificate.validFrom)) {
+      return { ok: false, reason: 'certificate-not-yet-valid', detail: `not valid before ${certificate.validFrom}`, facts };
+    }
+    if (now > new Date(certificate.validTo)) {
+      return { ok: false, reason: 'certificate-expired', detail: `expired ${certificate.validTo}`, facts };
+    }
+  }
   if (!peer.chainVerified) {
     const error = peer.verificationError ?? 'unknown';
     return { ok: false, reason: OPENSSL_REASONS[error] ?? 'certificate-invalid', detail: `chain verification: ${error}`, facts };

@@ -18,19 +18,18 @@ import {
   type RadiusPacket,
 } from '../codec/radius/index.ts';
 import { EapCode, EapType, decodeEap, maxTlsFragmentForMtu, type EapPacket } from '../codec/eap/index.ts';
-import type { Config } from '../config/index.ts';
 import { EapSession, type EapResult, type Judge } from '../eap/session.ts';
 import type { SessionTable } from '../eap/session-table.ts';
 import type { Logger } from '../obs/logger.ts';
 import type { ServerMetrics } from '../obs/metrics.ts';
-import type { AccessPolicy, Decision } from '../policy/decide.ts';
+import type { Decision } from '../policy/decide.ts';
 import type { RequestFacts } from '../policy/rules.ts';
-import type { TlsEngine } from '../tls/engine.ts';
 import { alertFor } from './alerts.ts';
-import type { ClientTable, RadiusClient } from './client-table.ts';
+import type { RadiusClient } from './client-table.ts';
 import { packetCodeName } from './packet-names.ts';
 import { ReplyCache } from './reply-cache.ts';
 import { acceptAttributes, challengeAttributes, rejectAttributes } from './reply-attributes.ts';
+import type { ServerContext } from './server-context.ts';
 
 /** Where a datagram came from. */
 export interface Source {
@@ -56,6 +55,7 @@ const ATTRIBUTE_VALUE_OCTETS = 253;
 export type DropReason =
   | 'unknown-client'
   | 'proxy-state-too-long'
+  | 'shutting-down'
   | 'unsupported-code'
   | 'duplicate-in-progress'
   | 'bad-message-authenticator'
@@ -63,13 +63,13 @@ export type DropReason =
   | 'eap-discarded'
   | 'internal-error';
 
-/** Everything the handler works with; built by the composition root. */
+/** Everything the handler works with; built by the server. */
 export interface AccessHandlerDeps {
-  readonly config: Config;
-  readonly clients: ClientTable;
+  /** The context in force: new conversations start with it, running ones keep theirs. */
+  readonly context: () => ServerContext;
+  /** False while the server drains for shutdown: new conversations are dropped. */
+  readonly accepting: () => boolean;
   readonly sessions: SessionTable;
-  readonly engine: TlsEngine;
-  readonly policy: AccessPolicy;
   readonly replies: ReplyCache;
   readonly metrics: ServerMetrics;
   readonly logger: Logger;
@@ -78,6 +78,8 @@ export interface AccessHandlerDeps {
 
 /** What the server keeps about a conversation beside the EAP session. */
 interface Conversation {
+  /** The context the conversation started with: its policy and limits apply to the end. */
+  readonly context: ServerContext;
   decision: Decision | undefined;
   /** The NAS asked for EAP-Key-Name in some request of the conversation. */
   wantsKeyName: boolean;
@@ -106,7 +108,7 @@ export class AccessRequestHandler {
     const decoded = decodePacket(datagram);
     if (!decoded.ok) return this.#drop(decoded.reason, source);
     const packet = decoded.packet;
-    const client = this.#deps.clients.find(source.address);
+    const client = this.#deps.context().clients.find(source.address);
     if (client === undefined) {
       metrics.packetsReceived.inc({ code: packetCodeName(packet.code), client: 'unknown' });
       return this.#drop('unknown-client', source);
@@ -127,6 +129,12 @@ export class AccessRequestHandler {
     if (seen.kind === 'answered') {
       metrics.duplicatesReplayed.inc();
       return seen.reply;
+    }
+    // Draining for shutdown: a new conversation (no State) gets no reply, so that the NAS fails
+    // over to another server; conversations under way go on.
+    if (!this.#deps.accepting() && getAttribute(packet, Attr.State) === undefined) {
+      replies.forget(key);
+      return this.#drop('shutting-down', source);
     }
     try {
       const attributes = await this.#answer({ packet, client, proxyStateOctets });
@@ -178,17 +186,20 @@ export class AccessRequestHandler {
     const state = getAttribute(packet, Attr.State);
     if (state === undefined) return this.#begin(request, eap);
     const session = this.#deps.sessions.get(state, request.client.name);
-    if (session === undefined) return this.#rejectWithoutEap(request, 'unknown-state');
-    const conversation = this.#conversations.get(session);
-    if (conversation !== undefined && getAttribute(packet, Attr.EapKeyName) !== undefined) conversation.wantsKeyName = true;
-    const result = await session.respond(eap, this.#fragmentSize(request), this.#judge(request, session), this.#deps.now());
+    const conversation = session === undefined ? undefined : this.#conversations.get(session);
+    if (session === undefined || conversation === undefined) return this.#rejectWithoutEap(request, 'unknown-state');
+    if (getAttribute(packet, Attr.EapKeyName) !== undefined) conversation.wantsKeyName = true;
+    const fragmentSize = this.#fragmentSize(request, conversation.context);
+    const result = await session.respond(eap, fragmentSize, this.#judge(request, session, conversation), this.#deps.now());
     return this.#reply(request, session, result);
   }
 
   /** RFC 3748 §5.1: a conversation starts with EAP-Response/Identity and no State. */
   #begin(request: Request, eap: EapPacket): { code: PacketCode; list: RadiusAttribute[] } | undefined {
-    const { config, sessions, engine, metrics, now, logger } = this.#deps;
+    const { sessions, metrics, now, logger } = this.#deps;
     if (eap.code !== EapCode.Response || eap.type !== EapType.Identity) return this.#rejectWithoutEap(request, 'no-state');
+    const context = this.#deps.context();
+    const { config, engine } = context;
     const refusal = sessions.admit(request.client.name, request.client.config.maxSessions);
     if (refusal !== undefined) {
       metrics.sessionCapHits.inc({ cap: refusal === 'session-cap-total' ? 'total' : 'client' });
@@ -205,6 +216,7 @@ export class AccessRequestHandler {
     sessions.add(session);
     metrics.sessionsInFlight.set(sessions.size);
     this.#conversations.set(session, {
+      context,
       decision: undefined,
       wantsKeyName: getAttribute(request.packet, Attr.EapKeyName) !== undefined,
     });
@@ -253,7 +265,7 @@ export class AccessRequestHandler {
   }
 
   /** The policy hook for this request: NAS facts come from the request that completes the handshake. */
-  #judge(request: Request, session: EapSession): Judge {
+  #judge(request: Request, session: EapSession, conversation: Conversation): Judge {
     return async (handshake) => {
       const { packet, client } = request;
       const facts: RequestFacts = {
@@ -263,9 +275,8 @@ export class AccessRequestHandler {
         calledStationId: getStringAttribute(packet, Attr.CalledStationId),
         callingStationId: getStringAttribute(packet, Attr.CallingStationId),
       };
-      const decision = this.#deps.policy.decide(handshake, facts, new Date(this.#deps.now()));
-      const conversation = this.#conversations.get(session);
-      if (conversation !== undefined) conversation.decision = decision;
+      const decision = conversation.context.policy.decide(handshake, facts, new Date(this.#deps.now()));
+      conversation.decision = decision;
       if (decision.outcome === 'accept') return { accept: true };
       return { accept: false, reason: decision.reason, alert: alertFor(decision) };
     };
@@ -290,10 +301,10 @@ export class AccessRequestHandler {
    * Fragment size from Framed-MTU (RFC 3580 §3.10) under the configured ceiling, and small enough
    * that the Access-Challenge, with the Proxy-State it echoes, fits in 4096 octets (RFC 2865 §3).
    */
-  #fragmentSize(request: Request): number {
+  #fragmentSize(request: Request, context: ServerContext): number {
     const room = 4096 - CHALLENGE_FIXED_OCTETS - request.proxyStateOctets;
     const eapOctets = room - 2 * Math.ceil(room / (ATTRIBUTE_VALUE_OCTETS + 2));
-    const ceiling = Math.min(this.#deps.config.tls.maxFragmentSize, eapOctets - EAP_TLS_OVERHEAD);
+    const ceiling = Math.min(context.config.tls.maxFragmentSize, eapOctets - EAP_TLS_OVERHEAD);
     return maxTlsFragmentForMtu(getIntegerAttribute(request.packet, Attr.FramedMtu), ceiling);
   }
 

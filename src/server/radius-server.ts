@@ -1,21 +1,19 @@
 /**
- * The RADIUS server: the TLS engine, the policy, the session table and the listeners of one
- * configuration, started and stopped together.
+ * The RADIUS server: listeners, the table of unfinished conversations and the reply cache, run
+ * with the context built from the configuration in force. A reload builds a new context and
+ * swaps it in; a shutdown drains unfinished conversations first.
  */
-import { X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/index.ts';
 import { SessionTable } from '../eap/session-table.ts';
 import { PortcullisError } from '../errors.ts';
 import type { Logger } from '../obs/logger.ts';
 import { ServerMetrics } from '../obs/metrics.ts';
-import { CrlSet, derBlocks } from '../policy/crl-set.ts';
-import { AccessPolicy } from '../policy/decide.ts';
 import { MemoryTlsSessionStore } from '../store/memory-tls-session-store.ts';
-import { TlsEngine } from '../tls/engine.ts';
+import type { TlsSessionStore } from '../store/ports.ts';
 import { AccessRequestHandler } from './access-handler.ts';
-import { ClientTable } from './client-table.ts';
+import { recordLifetimes, warnExpiring } from './expiry-watch.ts';
 import { ReplyCache } from './reply-cache.ts';
+import { buildContext, type ServerContext } from './server-context.ts';
 import { UdpListener } from './udp-listener.ts';
 
 /** How long a reply stays cached for retransmissions (FreeRADIUS `cleanup_delay` is 5 s). */
@@ -24,80 +22,55 @@ const REPLY_CACHE_MS = 10_000;
 const RESUMABLE_SESSIONS = 50_000;
 /** How often idle conversations and old replies are swept: a coarse timer (habit 11). */
 const SWEEP_INTERVAL_MS = 1_000;
+/** How often the PKI lifetimes are checked against the warning window. */
+const EXPIRY_CHECK_INTERVAL_MS = 86_400_000;
+/** How often a drain looks whether the last conversation has finished. */
+const DRAIN_POLL_MS = 50;
+
+/** What `/readyz` reports. */
+export interface Readiness {
+  readonly ready: boolean;
+  readonly checks: Readonly<Record<string, boolean>>;
+}
 
 /** A running server. */
 export class RadiusServer {
   readonly metrics: ServerMetrics;
-  readonly #listeners: UdpListener[];
+  readonly #listeners: UdpListener[] = [];
   readonly #sessions: SessionTable;
-  readonly #replies: ReplyCache;
-  readonly #sweeper: NodeJS.Timeout;
+  readonly #replies = new ReplyCache(REPLY_CACHE_MS);
+  readonly #sessionStore: TlsSessionStore;
+  readonly #timers: NodeJS.Timeout[] = [];
   readonly #logger: Logger;
+  #context: ServerContext;
+  #draining = false;
 
-  private constructor(parts: {
-    metrics: ServerMetrics;
-    listeners: UdpListener[];
-    sessions: SessionTable;
-    replies: ReplyCache;
-    logger: Logger;
-  }) {
-    this.metrics = parts.metrics;
-    this.#listeners = parts.listeners;
-    this.#sessions = parts.sessions;
-    this.#replies = parts.replies;
-    this.#logger = parts.logger;
-    this.#sweeper = setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS);
-    this.#sweeper.unref();
+  private constructor(context: ServerContext, sessionStore: TlsSessionStore, logger: Logger, metrics: ServerMetrics) {
+    this.#context = context;
+    this.#sessionStore = sessionStore;
+    this.#logger = logger;
+    this.metrics = metrics;
+    this.#sessions = new SessionTable(sessionLimits(context.config));
   }
 
   /** Loads the PKI, builds the policy and binds every listener of the configuration. */
   static async start(config: Config, logger: Logger): Promise<RadiusServer> {
-    for (const warning of config.warnings) logger.warn({ warning }, 'configuration warning');
-    const pki = await loadPki(config);
-    const engine = new TlsEngine({
-      certificateChain: pki.certificateChain,
-      privateKey: pki.privateKey,
-      privateKeyPassphrase: config.tls.privateKeyPassphrase,
-      caCertificates: pki.caPem,
-      minVersion: config.tls.minVersion,
-      maxVersion: config.tls.maxVersion,
-      resumption: config.tls.resumption,
-      resumptionLifetimeSeconds: config.tls.resumptionLifetimeSeconds,
-      sessionStore: new MemoryTlsSessionStore(RESUMABLE_SESSIONS),
-    });
-    const policy = new AccessPolicy(config.policy, {
-      requireClientAuthEku: config.tls.requireClientAuthEku,
-      crls: pki.crls,
-    });
     const metrics = new ServerMetrics();
-    const sessions = new SessionTable({ maxSessions: config.eap.maxSessions, idleTimeoutMs: config.eap.idleTimeoutSeconds * 1000 });
-    const replies = new ReplyCache(REPLY_CACHE_MS);
-    const handler = new AccessRequestHandler({
-      config,
-      clients: new ClientTable(config.clients),
-      sessions,
-      engine,
-      policy,
-      replies,
-      metrics,
-      logger,
-      now: Date.now,
-    });
-    const listeners: UdpListener[] = [];
-    try {
-      for (const listen of config.listen) {
-        const listener = await UdpListener.bind(listen.address, listen.port, listen.family, (d, s) => handler.handle(d, s), logger);
-        listeners.push(listener);
-        logger.info({ address: listener.address.address, port: listener.address.port }, 'RADIUS listener bound');
-      }
-    } catch (error) {
-      await Promise.all(listeners.map((listener) => listener.close()));
-      throw new PortcullisError('listen-failed', `cannot bind a RADIUS listener: ${(error as Error).message}`, { cause: error });
-    }
-    for (const crl of pki.crls.crls) {
-      logger.info({ crl: crl.source, issuer: crl.issuerText, revoked: crl.revoked.size, next_update: crl.nextUpdate }, 'CRL loaded');
-    }
-    return new RadiusServer({ metrics, listeners, sessions, replies, logger });
+    metrics.ready.set(0);
+    const store = new MemoryTlsSessionStore(RESUMABLE_SESSIONS);
+    const server = new RadiusServer(await buildContext(config, store), store, logger, metrics);
+    await server.#bind();
+    server.#adopt(server.#context);
+    server.#timers.push(setInterval(() => server.#sweep(), SWEEP_INTERVAL_MS));
+    server.#timers.push(setInterval(() => warnExpiring(logger, server.#context, new Date()), EXPIRY_CHECK_INTERVAL_MS));
+    for (const timer of server.#timers) timer.unref();
+    metrics.ready.set(1);
+    return server;
+  }
+
+  /** The context in force. */
+  get context(): ServerContext {
+    return this.#context;
   }
 
   /** The bound UDP addresses, in configuration order. */
@@ -110,12 +83,89 @@ export class RadiusServer {
     return this.#sessions.size;
   }
 
+  /** Whether the server takes new conversations, and why not. */
+  readiness(): Readiness {
+    const checks = { listeners: this.#listeners.length > 0, pki: this.#context.certificates.length > 0, accepting: !this.#draining };
+    return { ready: Object.values(checks).every(Boolean), checks };
+  }
+
+  /**
+   * Swaps in a new configuration: clients, secrets, rules, certificates and CRLs. Conversations
+   * in flight finish with the context they started with. Throws when the new PKI cannot be
+   * loaded; the running context stays then. Listener addresses are not rebound: changing them
+   * needs a restart, which is logged.
+   */
+  async reload(config: Config): Promise<void> {
+    try {
+      const context = await buildContext(config, this.#sessionStore);
+      if (JSON.stringify(config.listen) !== JSON.stringify(this.#context.config.listen)) {
+        this.#logger.warn({ listen: config.listen }, 'listen addresses changed: they take effect at the next restart');
+      }
+      this.#sessions.setLimits(sessionLimits(config));
+      this.#context = context;
+      this.#adopt(context);
+      this.metrics.configReloads.inc({ result: 'success' });
+    } catch (error) {
+      this.metrics.configReloads.inc({ result: 'failure' });
+      throw error;
+    }
+  }
+
+  /**
+   * Stops taking new conversations and waits up to `timeoutMs` for the unfinished ones; returns
+   * how many were left and are abandoned by {@link stop}.
+   */
+  async drain(timeoutMs: number): Promise<number> {
+    this.#draining = true;
+    this.metrics.ready.set(0);
+    const deadline = Date.now() + timeoutMs;
+    while (this.#sessions.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+    }
+    return this.#sessions.size;
+  }
+
   /** Stops listening and abandons unfinished conversations. */
   async stop(): Promise<void> {
-    clearInterval(this.#sweeper);
+    this.#draining = true;
+    this.metrics.ready.set(0);
+    for (const timer of this.#timers) clearInterval(timer);
     await Promise.all(this.#listeners.map((listener) => listener.close()));
     this.#sessions.clear();
     this.metrics.sessionsInFlight.set(0);
+  }
+
+  async #bind(): Promise<void> {
+    const { config } = this.#context;
+    for (const warning of config.warnings) this.#logger.warn({ warning }, 'configuration warning');
+    const handler = new AccessRequestHandler({
+      context: () => this.#context,
+      accepting: () => !this.#draining,
+      sessions: this.#sessions,
+      replies: this.#replies,
+      metrics: this.metrics,
+      logger: this.#logger,
+      now: Date.now,
+    });
+    try {
+      for (const listen of config.listen) {
+        const listener = await UdpListener.bind(listen.address, listen.port, listen.family, (d, s) => handler.handle(d, s), this.#logger);
+        this.#listeners.push(listener);
+        this.#logger.info({ address: listener.address.address, port: listener.address.port }, 'RADIUS listener bound');
+      }
+    } catch (error) {
+      await Promise.all(this.#listeners.map((listener) => listener.close()));
+      throw new PortcullisError('listen-failed', `cannot bind a RADIUS listener: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Publishes what a (new) context brings: gauges, CRL and expiry log lines. */
+  #adopt(context: ServerContext): void {
+    recordLifetimes(this.metrics, context);
+    for (const crl of context.crls) {
+      this.#logger.info({ crl: crl.source, issuer: crl.issuerText, revoked: crl.revoked.size, next_update: crl.nextUpdate }, 'CRL loaded');
+    }
+    warnExpiring(this.#logger, context, new Date());
   }
 
   #sweep(): void {
@@ -126,45 +176,14 @@ export class RadiusServer {
     this.metrics.sessionsExpired.inc(expired.length);
     this.metrics.sessionsInFlight.set(this.#sessions.size);
     for (const session of expired) {
-      this.#logger.info({ event: 'session-expired', identity: session.identity, client: session.clientName, rounds: session.rounds }, 'EAP conversation expired');
+      this.#logger.info(
+        { event: 'session-expired', identity: session.identity, client: session.clientName, rounds: session.rounds },
+        'EAP conversation expired',
+      );
     }
   }
 }
 
-/** The PKI files of the configuration, read and checked once at start-up. */
-interface LoadedPki {
-  readonly certificateChain: Buffer;
-  readonly privateKey: Buffer;
-  readonly caPem: Buffer[];
-  readonly crls: CrlSet;
-}
-
-async function loadPki(config: Config): Promise<LoadedPki> {
-  const read = async (path: string, what: string): Promise<Buffer> => {
-    try {
-      return await readFile(path);
-    } catch (error) {
-      throw new PortcullisError('pki-unreadable', `cannot read ${what} ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
-    }
-  };
-  const certificates = async (paths: readonly string[], what: string) => {
-    const list: { pem: Buffer; certs: X509Certificate[] }[] = [];
-    for (const path of paths) {
-      const pem = await read(path, what);
-      const certs = derBlocks(pem, 'CERTIFICATE').map((der) => new X509Certificate(der));
-      if (certs.length === 0) throw new PortcullisError('pki-invalid', `${what} ${path} holds no certificate`);
-      list.push({ pem, certs });
-    }
-    return list;
-  };
-  const anchors = await certificates(config.tls.trustAnchors, 'trust anchor file');
-  const intermediates = await certificates(config.tls.intermediates, 'intermediate file');
-  const cas = [...anchors, ...intermediates].flatMap((entry) => entry.certs);
-  const crlFiles = await Promise.all(config.tls.crlFiles.map(async (path) => ({ path, data: await read(path, 'CRL file') })));
-  return {
-    certificateChain: await read(config.tls.certificate, 'server certificate'),
-    privateKey: await read(config.tls.privateKey, 'server private key'),
-    caPem: [...anchors, ...intermediates].map((entry) => entry.pem),
-    crls: await CrlSet.load(crlFiles, cas),
-  };
+function sessionLimits(config: Config) {
+  return { maxSessions: config.eap.maxSessions, idleTimeoutMs: config.eap.idleTimeoutSeconds * 1000 };
 }

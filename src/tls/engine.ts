@@ -41,6 +41,12 @@ export interface TlsEngineSettings {
    * TLS 1.2 peers resume by ticket only.
    */
   readonly sessionStore?: TlsSessionStore | undefined;
+  /**
+   * Prefix of this engine's keys in the session store. A resumed session keeps the chain
+   * verification result of its first handshake, so engines with other trust anchors must not
+   * share sessions: the composition root derives the namespace from them.
+   */
+  readonly sessionNamespace?: string | undefined;
 }
 
 /** What the handshake established, for the policy to judge. */
@@ -66,7 +72,7 @@ export type TlsProgress =
 export class TlsEngine {
   readonly #server: tls.Server;
   /** Where a successful TLS 1.2 session is saved, or undefined when resumption is off. */
-  readonly #resumption: { store: TlsSessionStore; ttlSeconds: number } | undefined;
+  readonly #resumption: Resumption | undefined;
   /** Conversations whose ClientHello was delivered but whose TLS socket is not known yet, by client random (hex). */
   readonly #awaitingSocket = new Map<string, TlsConversation>();
   /** Conversations by their TLS socket, learnt from the first key log line of the handshake. */
@@ -78,7 +84,9 @@ export class TlsEngine {
     assert.ok(settings.caCertificates.length > 0, 'at least one CA certificate');
     const store = settings.sessionStore;
     this.#resumption =
-      settings.resumption && store !== undefined ? { store, ttlSeconds: settings.resumptionLifetimeSeconds } : undefined;
+      settings.resumption && store !== undefined
+        ? { store, ttlSeconds: settings.resumptionLifetimeSeconds, namespace: settings.sessionNamespace ?? '' }
+        : undefined;
     this.#server = tls.createServer({
       cert: settings.certificateChain,
       key: settings.privateKey,
@@ -115,11 +123,11 @@ export class TlsEngine {
       else conversation.established(socket);
     });
     if (this.#resumption !== undefined) {
-      const sessions = this.#resumption.store;
+      const { store: sessions, namespace } = this.#resumption;
       // RFC 5246 §7.4.1.2: a TLS 1.2 peer offers the session ID of an earlier session. A store
       // that fails only costs the resumption: the handshake goes on in full.
       this.#server.on('resumeSession', (id: Buffer, callback: (error: null, session: Buffer | null) => void) => {
-        sessions.get(id.toString('hex')).then(
+        sessions.get(`${namespace}${id.toString('hex')}`).then(
           (session) => callback(null, session ?? null),
           () => callback(null, null),
         );
@@ -162,7 +170,7 @@ export class TlsEngine {
 /** One TLS handshake over EAP; records in, records out. */
 export class TlsConversation {
   readonly #pipe: RecordPipe;
-  readonly #resumption: { store: TlsSessionStore; ttlSeconds: number } | undefined;
+  readonly #resumption: Resumption | undefined;
   readonly #engine: EngineHooks;
   #socket: TLSSocket | undefined;
   #serverTrafficSecret: Buffer | undefined;
@@ -170,7 +178,7 @@ export class TlsConversation {
   #serverHello: HelloFields | undefined;
 
   /** @internal created by {@link TlsEngine.open}. */
-  constructor(pipe: RecordPipe, resumption: { store: TlsSessionStore; ttlSeconds: number } | undefined, engine: EngineHooks) {
+  constructor(pipe: RecordPipe, resumption: Resumption | undefined, engine: EngineHooks) {
     this.#pipe = pipe;
     this.#resumption = resumption;
     this.#engine = engine;
@@ -189,7 +197,8 @@ export class TlsConversation {
     if (socket.getProtocol() !== 'TLSv1.2' || socket.isSessionReused()) return;
     const session = socket.getSession();
     if (session === undefined) return;
-    await this.#resumption.store.set(sessionId.toString('hex'), session, this.#resumption.ttlSeconds).catch(() => undefined);
+    const { store, namespace, ttlSeconds } = this.#resumption;
+    await store.set(`${namespace}${sessionId.toString('hex')}`, session, ttlSeconds).catch(() => undefined);
   }
 
   /** @internal called by the engine with each key log line of this handshake. */
@@ -306,6 +315,13 @@ export class TlsConversation {
       cipher: socket.getCipher().name,
     };
   }
+}
+
+/** Where and for how long successful TLS 1.2 sessions are kept. */
+interface Resumption {
+  readonly store: TlsSessionStore;
+  readonly ttlSeconds: number;
+  readonly namespace: string;
 }
 
 /** What a conversation asks of its engine. */

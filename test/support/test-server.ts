@@ -61,6 +61,8 @@ export interface TestServerOptions {
   readonly eapYaml?: string;
   /** Replaces {@link DEFAULT_POLICY_YAML}. */
   readonly policyYaml?: string;
+  /** YAML appended to the `operations:` block (indented by two spaces), e.g. `  drain_seconds: 2`. */
+  readonly operationsYaml?: string;
 }
 
 /** A running test server. */
@@ -99,6 +101,10 @@ clients:
     secret: ${TEST_SECRET}
 ${options.clientYaml ?? ''}
 ${options.policyYaml ?? DEFAULT_POLICY_YAML}
+operations:
+  http:
+    port: 0
+${options.operationsYaml ?? ''}
 `;
   const config = parseConfig(yaml, 'test-server.yaml');
   const logs: Record<string, unknown>[] = [];

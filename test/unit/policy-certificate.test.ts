@@ -256,7 +256,6 @@ const refused = (leaf: X509Certificate, error: string | undefined, chain = [leaf
   verificationError: error,
   peerChain: chain,
 });
-const now = new Date();
 const engine = devEngine(pki);
 
 /** The handshake of a dev PKI client, or of a leaf made here (its name) with the shared key. */
@@ -271,13 +270,13 @@ async function handshakeOf(peer: DevClientName | { made: string }): Promise<Hand
 const noEkuLeaf = await opensslLeaf('no-eku', '/O=Portcullis Test/OU=Staff/CN=no-eku', LEAF_EXTENSIONS, '0x0f02');
 
 t.test('checkCertificate: a good chain is ok and carries the facts', async (t) => {
-  const result = checkCertificate(verified(client('client-ec')), settings(), now);
+  const result = checkCertificate(verified(client('client-ec')), settings(), new Date());
   t.same(result, { ok: true, facts: certificateFacts(client('client-ec')) });
-  t.ok(checkCertificate(verified(client('client-rsa')), settings({ crls: CrlSet.empty() }), now).ok, 'no CRLs: nothing is revoked');
+  t.ok(checkCertificate(verified(client('client-rsa')), settings({ crls: CrlSet.empty() }), new Date()).ok, 'no CRLs: nothing is revoked');
 });
 
 t.test('checkCertificate: no certificate', async (t) => {
-  const result = checkCertificate({ chainVerified: false, verificationError: undefined, peerChain: [] }, settings(), now);
+  const result = checkCertificate({ chainVerified: false, verificationError: undefined, peerChain: [] }, settings(), new Date());
   t.same(result, { ok: false, reason: 'no-client-certificate', detail: 'the peer sent no certificate' });
   t.notOk('facts' in result);
 });
@@ -303,16 +302,16 @@ t.test('checkCertificate: every OpenSSL verification error refuses, whatever req
   for (const requireClientAuthEku of [true, false]) {
     const config = settings({ requireClientAuthEku });
     for (const [error, reason] of expected) {
-      const result = checkCertificate(refused(leaf, error), config, now);
+      const result = checkCertificate(refused(leaf, error), config, new Date());
       t.same(result, { ok: false, reason, detail: `chain verification: ${error}`, facts: certificateFacts(leaf) }, `${error}, requireClientAuthEku ${requireClientAuthEku}`);
     }
-    const unknown = checkCertificate(refused(leaf, undefined), config, now);
+    const unknown = checkCertificate(refused(leaf, undefined), config, new Date());
     t.match(unknown, { ok: false, reason: 'certificate-invalid', detail: 'chain verification: unknown' }, 'no error code');
   }
   // The real failing certificates of the dev PKI, as OpenSSL reports them.
-  t.match(checkCertificate(refused(client('client-expired'), 'CERT_HAS_EXPIRED'), settings(), now), { reason: 'certificate-expired' });
+  t.match(checkCertificate(refused(client('client-expired'), 'CERT_HAS_EXPIRED'), settings(), new Date()), { reason: 'certificate-expired' });
   const foreign = client('client-unknown-ca');
-  t.match(checkCertificate(refused(foreign, 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', [foreign]), settings(), now), { reason: 'untrusted-issuer' });
+  t.match(checkCertificate(refused(foreign, 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', [foreign]), settings(), new Date()), { reason: 'untrusted-issuer' });
 });
 
 t.test('checkCertificate: an EKU without clientAuth is refused (RFC 5280 §4.2.1.12)', async (t) => {
@@ -321,7 +320,7 @@ t.test('checkCertificate: an EKU without clientAuth is refused (RFC 5280 §4.2.1
   const handshake = await handshakeOf('client-noeku');
   t.match(handshake, { chainVerified: false, verificationError: 'INVALID_PURPOSE' }, 'OpenSSL refuses the purpose');
   for (const requireClientAuthEku of [true, false]) {
-    t.same(checkCertificate(handshake, settings({ requireClientAuthEku }), now), {
+    t.same(checkCertificate(handshake, settings({ requireClientAuthEku }), new Date()), {
       ok: false,
       reason: 'missing-client-auth-eku',
       detail: 'chain verification: INVALID_PURPOSE',
@@ -329,7 +328,7 @@ t.test('checkCertificate: an EKU without clientAuth is refused (RFC 5280 §4.2.1
     }, `requireClientAuthEku ${requireClientAuthEku}: refused`);
   }
   // Should the chain ever be reported verified, the required EKU is still looked for.
-  t.same(checkCertificate(verified(noeku), settings(), now), {
+  t.same(checkCertificate(verified(noeku), settings(), new Date()), {
     ok: false,
     reason: 'missing-client-auth-eku',
     detail: 'no clientAuth extended key usage',
@@ -341,13 +340,13 @@ t.test('checkCertificate: a leaf without the EKU extension, as requireClientAuth
   t.equal(noEkuLeaf.keyUsage, undefined, 'no EKU extension');
   const handshake = await handshakeOf({ made: 'no-eku' });
   t.match(handshake, { chainVerified: true, verificationError: undefined }, 'OpenSSL verifies the chain: no EKU is no purpose error');
-  t.same(checkCertificate(handshake, settings(), now), {
+  t.same(checkCertificate(handshake, settings(), new Date()), {
     ok: false,
     reason: 'missing-client-auth-eku',
     detail: 'no clientAuth extended key usage',
     facts: certificateFacts(noEkuLeaf),
   }, 'required: refused');
-  t.same(checkCertificate(handshake, settings({ requireClientAuthEku: false }), now), { ok: true, facts: certificateFacts(noEkuLeaf) }, 'not required: accepted');
+  t.same(checkCertificate(handshake, settings({ requireClientAuthEku: false }), new Date()), { ok: true, facts: certificateFacts(noEkuLeaf) }, 'not required: accepted');
 });
 
 t.test('checkCertificate: real handshakes with an unhandled critical extension', async (t) => {
@@ -360,13 +359,13 @@ t.test('checkCertificate: real handshakes with an unhandled critical extension',
   const withClientAuth = await probe('critical-clientauth', 'clientAuth');
   // Node has no name for X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION.
   t.match(withClientAuth, { chainVerified: false, verificationError: 'UNSPECIFIED' }, 'OpenSSL refuses it');
-  t.match(checkCertificate(withClientAuth, settings({ requireClientAuthEku: false }), now), { ok: false, reason: 'certificate-invalid' });
+  t.match(checkCertificate(withClientAuth, settings({ requireClientAuthEku: false }), new Date()), { ok: false, reason: 'certificate-invalid' });
 
   // With serverAuth only, OpenSSL reports the purpose error last: the critical extension is hidden.
   const withServerAuth = await probe('critical-serverauth', 'serverAuth');
   t.match(withServerAuth, { chainVerified: false, verificationError: 'INVALID_PURPOSE' }, 'only the last error is reported');
   for (const requireClientAuthEku of [true, false]) {
-    t.match(checkCertificate(withServerAuth, settings({ requireClientAuthEku }), now), { ok: false, reason: 'missing-client-auth-eku' }, `requireClientAuthEku ${requireClientAuthEku}: refused`);
+    t.match(checkCertificate(withServerAuth, settings({ requireClientAuthEku }), new Date()), { ok: false, reason: 'missing-client-auth-eku' }, `requireClientAuthEku ${requireClientAuthEku}: refused`);
   }
 });
 
@@ -376,27 +375,27 @@ t.test('checkCertificate: a peer certificate with a malformed UPN is refused, no
   const handshake = await handshakeOf({ made: 'odd-upn' });
   // OpenSSL refuses the chain (it cannot decode the SAN either); the leaf still reaches the policy.
   t.match(handshake, { chainVerified: false, verificationError: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', peerChain: { length: 1 } }, 'OpenSSL refuses it');
-  t.doesNotThrow(() => t.match(checkCertificate(handshake, settings(), now), { ok: false, reason: 'untrusted-issuer' }), 'refused as untrusted');
+  t.doesNotThrow(() => t.match(checkCertificate(handshake, settings(), new Date()), { ok: false, reason: 'untrusted-issuer' }), 'refused as untrusted');
 });
 
 t.test('checkCertificate: revocation through the CRL set', async (t) => {
   const revoked = client('client-revoked');
-  const result = checkCertificate(verified(revoked), settings(), now);
+  const result = checkCertificate(verified(revoked), settings(), new Date());
   t.match(result, { ok: false, reason: 'certificate-revoked', facts: certificateFacts(revoked) });
   t.equal(result.ok ? '' : result.detail, `serial ${revoked.serialNumber} is on the CRL of O=Portcullis Test, CN=Portcullis Dev Issuing CA`);
-  t.ok(checkCertificate(verified(revoked), settings({ crls: CrlSet.empty() }), now).ok, 'without CRLs it passes');
+  t.ok(checkCertificate(verified(revoked), settings({ crls: CrlSet.empty() }), new Date()).ok, 'without CRLs it passes');
 
   // The root revokes the intermediate: every leaf below it is refused.
   const rootCrl = await makeCrl(root, rootKey, [intermediate.serialNumber], new Date(intermediateThisUpdate.getTime() + 1000));
   const crls = await CrlSet.load([{ path: 'root-revokes-intermediate.crl', data: rootCrl }, devCrls[1]!], [root, intermediate]);
-  const below = checkCertificate(verified(client('client-ec')), settings({ crls }), now);
+  const below = checkCertificate(verified(client('client-ec')), settings({ crls }), new Date());
   t.match(below, { ok: false, reason: 'certificate-revoked' });
   t.match(below.ok ? '' : below.detail, /is on the CRL of O=Portcullis Test, CN=Portcullis Dev Root CA$/);
 
   // A leaf admitted without an EKU extension is still looked up on the CRL.
   const noEkuCrl = await makeCrl(intermediate, intermediateKey, [noEkuLeaf.serialNumber], new Date(intermediateThisUpdate.getTime() + 1000));
   const withNoEku = await CrlSet.load([{ path: 'no-eku.crl', data: noEkuCrl }], [root, intermediate]);
-  t.match(checkCertificate(verified(noEkuLeaf), settings({ requireClientAuthEku: false, crls: withNoEku }), now), { ok: false, reason: 'certificate-revoked' });
+  t.match(checkCertificate(verified(noEkuLeaf), settings({ requireClientAuthEku: false, crls: withNoEku }), new Date()), { ok: false, reason: 'certificate-revoked' });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -535,4 +534,14 @@ t.test('CrlSet.load: two CA certificates with one name (key rollover)', async (t
     { code: 'crl-bad-signature', message: `forged.crl: CRL signature does not verify with "${new x509.X509Certificate(intermediate.raw).subject}"` },
     'the name of both, the key of neither',
   );
+});
+
+t.test('checkCertificate: dates are checked again (a resumed session keeps its first verification)', async (t) => {
+  const peer = verified(client('client-ec'));
+  const leaf = peer.peerChain[0]!;
+  const afterExpiry = new Date(new Date(leaf.validTo).getTime() + 1000);
+  const beforeStart = new Date(new Date(leaf.validFrom).getTime() - 1000);
+  t.match(checkCertificate(peer, settings(), afterExpiry), { ok: false, reason: 'certificate-expired' }, 'expired since');
+  t.match(checkCertificate(peer, settings(), beforeStart), { ok: false, reason: 'certificate-not-yet-valid' }, 'not yet valid');
+  t.ok(checkCertificate(peer, settings(), new Date()).ok, 'in date: accepted');
 });

@@ -1,0 +1,113 @@
+/**
+ * Everything built from one configuration: the TLS engine with its secure context, the access
+ * policy with its CRLs, the NAS client table and the lifetimes of the PKI. Immutable: a reload
+ * builds a new context and swaps it in whole, and conversations in flight keep the one they
+ * started with.
+ */
+import { X509Certificate, createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { Config } from '../config/index.ts';
+import { PortcullisError } from '../errors.ts';
+import { CrlSet, derBlocks, type LoadedCrl } from '../policy/crl-set.ts';
+import { certificateFacts } from '../policy/certificate-facts.ts';
+import { AccessPolicy } from '../policy/decide.ts';
+import type { TlsSessionStore } from '../store/ports.ts';
+import { TlsEngine } from '../tls/engine.ts';
+import { ClientTable } from './client-table.ts';
+
+/** What a certificate of the configured PKI is to the server. */
+export type CertificateKind = 'server' | 'trust-anchor' | 'intermediate';
+
+/** The validity end of one configured certificate, for the expiry gauges and warnings. */
+export interface CertificateLifetime {
+  readonly kind: CertificateKind;
+  /** One-line subject, e.g. `O=Example, CN=radius.example.org`. */
+  readonly subject: string;
+  readonly notAfter: Date;
+}
+
+/** The configuration and what was built from it. */
+export interface ServerContext {
+  readonly config: Config;
+  readonly engine: TlsEngine;
+  readonly policy: AccessPolicy;
+  readonly clients: ClientTable;
+  readonly certificates: readonly CertificateLifetime[];
+  readonly crls: readonly LoadedCrl[];
+}
+
+/**
+ * Reads the PKI files and builds a context. Throws a {@link PortcullisError} naming the file when
+ * a file is unreadable or holds nothing usable; the caller keeps its current context then.
+ */
+export async function buildContext(config: Config, sessionStore: TlsSessionStore): Promise<ServerContext> {
+  const serverChain = await readCertificates(config.tls.certificate, 'server certificate');
+  const anchors = await Promise.all(config.tls.trustAnchors.map((path) => readCertificates(path, 'trust anchor file')));
+  const intermediates = await Promise.all(config.tls.intermediates.map((path) => readCertificates(path, 'intermediate file')));
+  const cas = [...anchors, ...intermediates].flatMap((file) => file.certificates);
+  const crls = await CrlSet.load(
+    await Promise.all(config.tls.crlFiles.map(async (path) => ({ path, data: await read(path, 'CRL file') }))),
+    cas,
+  );
+  const engine = new TlsEngine({
+    certificateChain: serverChain.pem,
+    privateKey: await read(config.tls.privateKey, 'server private key'),
+    privateKeyPassphrase: config.tls.privateKeyPassphrase,
+    caCertificates: [...anchors, ...intermediates].map((file) => file.pem),
+    minVersion: config.tls.minVersion,
+    maxVersion: config.tls.maxVersion,
+    resumption: config.tls.resumption,
+    resumptionLifetimeSeconds: config.tls.resumptionLifetimeSeconds,
+    sessionStore,
+    sessionNamespace: trustNamespace([...anchors, ...intermediates].map((file) => file.pem)),
+  });
+  const lifetime = (kind: CertificateKind) => (certificate: X509Certificate): CertificateLifetime => ({
+    kind,
+    subject: certificateFacts(certificate).subjectText,
+    notAfter: new Date(certificate.validTo),
+  });
+  return {
+    config,
+    engine,
+    policy: new AccessPolicy(config.policy, { requireClientAuthEku: config.tls.requireClientAuthEku, crls }),
+    clients: new ClientTable(config.clients),
+    certificates: [
+      ...serverChain.certificates.slice(0, 1).map(lifetime('server')),
+      ...anchors.flatMap((file) => file.certificates).map(lifetime('trust-anchor')),
+      ...[...serverChain.certificates.slice(1), ...intermediates.flatMap((file) => file.certificates)].map(lifetime('intermediate')),
+    ].filter(unique),
+    crls: crls.crls,
+  };
+}
+
+/**
+ * A resumed session keeps the chain verification of its first handshake: sessions are kept
+ * under a name derived from the trust anchors and intermediates, so that after a reload that
+ * changes them no earlier session resumes.
+ */
+function trustNamespace(caPem: readonly Buffer[]): string {
+  const hash = createHash('sha256');
+  for (const pem of caPem) hash.update(pem);
+  return `${hash.digest('hex').slice(0, 16)}:`;
+}
+
+/** One entry per kind and subject: the server chain and `intermediates` often repeat a CA. */
+function unique(entry: CertificateLifetime, index: number, all: readonly CertificateLifetime[]): boolean {
+  return all.findIndex((other) => other.kind === entry.kind && other.subject === entry.subject) === index;
+}
+
+async function read(path: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new PortcullisError('pki-unreadable', `cannot read ${what} ${path}: ${code}`, { cause: error });
+  }
+}
+
+async function readCertificates(path: string, what: string): Promise<{ pem: Buffer; certificates: X509Certificate[] }> {
+  const pem = await read(path, what);
+  const certificates = derBlocks(pem, 'CERTIFICATE').map((der) => new X509Certificate(der));
+  if (certificates.length === 0) throw new PortcullisError('pki-invalid', `${what} ${path} holds no certificate`);
+  return { pem, certificates };
+}
