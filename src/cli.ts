@@ -4,14 +4,18 @@
  *
  *   portcullis serve [config.yaml]         start the server (default: the development config)
  *   portcullis check-config [config.yaml]  validate a configuration and exit
+ *   portcullis reload [config.yaml]        ask the running server (operations HTTP listener of
+ *                                          that configuration) to reload its configuration
  *
- * Exit codes: 0 success, 1 runtime failure, 2 invalid configuration or usage.
+ * Signals of `serve`: SIGHUP reloads the configuration; SIGTERM and SIGINT drain unfinished
+ * conversations for `operations.drain_seconds`, then exit 0.
+ * Exit codes: 0 success, 1 runtime failure or refused reload, 2 invalid configuration or usage.
  */
 import { ConfigError, PortcullisError } from './errors.ts';
 import { loadConfig, resolveConfigPath } from './config/index.ts';
 import { start } from './main.ts';
 
-const USAGE = 'usage: portcullis serve [config.yaml] | portcullis check-config [config.yaml]';
+const USAGE = 'usage: portcullis serve|check-config|reload [config.yaml]';
 
 async function main(argv: readonly string[]): Promise<number> {
   const [verb, path, ...extra] = argv;
@@ -21,6 +25,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return serve(resolveConfigPath(path));
     case 'check-config':
       return checkConfig(resolveConfigPath(path));
+    case 'reload':
+      return reload(resolveConfigPath(path));
     default:
       return usage();
   }
@@ -38,19 +44,32 @@ async function checkConfig(path: string): Promise<number> {
   return 0;
 }
 
+async function reload(path: string): Promise<number> {
+  const { http } = (await loadConfig(path)).operations;
+  if (!http.enabled) throw new PortcullisError('reload-unavailable', 'operations.http is disabled: send SIGHUP to the server process');
+  const host = http.address.includes(':') ? `[${http.address}]` : http.address;
+  const response = await fetch(`http://${host}:${http.port}/reload`, { method: 'POST' });
+  const outcome = (await response.json()) as { ok: boolean; problems?: string[] };
+  if (outcome.ok) {
+    process.stdout.write('configuration reloaded\n');
+    return 0;
+  }
+  process.stderr.write(`reload refused, the running configuration stays:\n  ${(outcome.problems ?? []).join('\n  ')}\n`);
+  return 1;
+}
+
 async function serve(path: string): Promise<number> {
   const running = await start(path);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      running.logger.info({ signal }, 'stopping');
-      resolve();
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+  process.on('SIGHUP', () => {
+    running.logger.info({ signal: 'SIGHUP' }, 'reloading the configuration');
+    void running.reload();
   });
-  await running.server.stop();
-  running.logger.info('stopped');
-  running.logger.flush();
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  running.logger.info({ signal }, 'stopping');
+  await running.shutdown();
   return 0;
 }
 

@@ -309,10 +309,16 @@ const operationsSchema = z
   .strictObject({
     http: httpSchema.prefault({}),
     expiry_warning_days: integer(1, 365).default(30),
+    crl_warning_hours: integer(1, 24 * 90).default(24),
     drain_seconds: integer(0, 600).default(10),
   })
   .transform(
-    (o): OperationsConfig => ({ http: o.http, expiryWarningDays: o.expiry_warning_days, drainSeconds: o.drain_seconds }),
+    (o): OperationsConfig => ({
+      http: o.http,
+      expiryWarningDays: o.expiry_warning_days,
+      crlWarningHours: o.crl_warning_hours,
+      drainSeconds: o.drain_seconds,
+    }),
   );
 
 const logSchema = z

@@ -229,8 +229,10 @@ export interface HttpConfig {
 /** How the server is watched, reloaded and stopped. */
 export interface OperationsConfig {
   readonly http: HttpConfig;
-  /** A certificate or CRL that expires within this many days is logged as a warning, at start-up and daily. */
+  /** A configured certificate that expires within this many days is logged as a warning, at start-up and daily. */
   readonly expiryWarningDays: number;
+  /** A CRL whose nextUpdate is within this many hours (or past) is logged as a warning (CRLs are reissued often). */
+  readonly crlWarningHours: number;
   /** On SIGTERM, how long unfinished EAP conversations may take before the process exits. */
   readonly drainSeconds: number;
 }

@@ -7,7 +7,7 @@ import type { Logger } from '../obs/logger.ts';
 import type { ServerMetrics } from '../obs/metrics.ts';
 import type { ServerContext } from './server-context.ts';
 
-/** Something of the PKI that expires. */
+/** Something of the PKI that expires (a certificate) or is due (a CRL's nextUpdate). */
 export interface Expiring {
   readonly what: string;
   readonly subject: string;
@@ -26,26 +26,30 @@ export function recordLifetimes(metrics: ServerMetrics, context: ServerContext):
   }
 }
 
-/** Certificates that expire, and CRLs due for update, before `now` plus `days`. */
-export function expiringWithin(context: ServerContext, now: Date, days: number): Expiring[] {
-  const horizon = now.getTime() + days * 86_400_000;
-  const all: Expiring[] = [
-    ...context.certificates.map((c) => ({ what: `${c.kind} certificate`, subject: c.subject, at: c.notAfter })),
+/** Certificates that expire within the certificate window, and CRLs due within the CRL window. */
+export function expiringWithin(context: ServerContext, now: Date): Expiring[] {
+  const { expiryWarningDays, crlWarningHours } = context.config.operations;
+  const certificateHorizon = now.getTime() + expiryWarningDays * 86_400_000;
+  const crlHorizon = now.getTime() + crlWarningHours * 3_600_000;
+  return [
+    ...context.certificates
+      .filter((c) => c.notAfter.getTime() <= certificateHorizon)
+      .map((c) => ({ what: `${c.kind} certificate`, subject: c.subject, at: c.notAfter })),
     ...context.crls.flatMap((crl) =>
-      crl.nextUpdate === undefined ? [] : [{ what: `CRL (${crl.source})`, subject: crl.issuerText, at: crl.nextUpdate }],
+      crl.nextUpdate !== undefined && crl.nextUpdate.getTime() <= crlHorizon
+        ? [{ what: `CRL ${crl.source}`, subject: crl.issuerText, at: crl.nextUpdate }]
+        : [],
     ),
   ];
-  return all.filter((entry) => entry.at.getTime() <= horizon);
 }
 
 /** Logs one warning per item of {@link expiringWithin}. */
 export function warnExpiring(logger: Logger, context: ServerContext, now: Date): void {
-  const days = context.config.operations.expiryWarningDays;
-  for (const item of expiringWithin(context, now, days)) {
-    const daysLeft = Math.floor((item.at.getTime() - now.getTime()) / 86_400_000);
+  for (const item of expiringWithin(context, now)) {
+    const hoursLeft = Math.floor((item.at.getTime() - now.getTime()) / 3_600_000);
     logger.warn(
-      { event: 'expiry-warning', what: item.what, subject: item.subject, expires: item.at.toISOString(), days_left: daysLeft },
-      daysLeft < 0 ? `${item.what} has expired` : `${item.what} expires within ${days} days`,
+      { event: 'expiry-warning', what: item.what, subject: item.subject, expires: item.at.toISOString(), hours_left: hoursLeft },
+      hoursLeft < 0 ? `${item.what} is past its date` : `${item.what} is due in ${hoursLeft} hours`,
     );
   }
 }

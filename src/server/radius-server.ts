@@ -6,6 +6,7 @@
 import type { Config } from '../config/index.ts';
 import { SessionTable } from '../eap/session-table.ts';
 import { PortcullisError } from '../errors.ts';
+import type { Readiness } from '../obs/http-server.ts';
 import type { Logger } from '../obs/logger.ts';
 import { ServerMetrics } from '../obs/metrics.ts';
 import { MemoryTlsSessionStore } from '../store/memory-tls-session-store.ts';
@@ -26,12 +27,6 @@ const SWEEP_INTERVAL_MS = 1_000;
 const EXPIRY_CHECK_INTERVAL_MS = 86_400_000;
 /** How often a drain looks whether the last conversation has finished. */
 const DRAIN_POLL_MS = 50;
-
-/** What `/readyz` reports. */
-export interface Readiness {
-  readonly ready: boolean;
-  readonly checks: Readonly<Record<string, boolean>>;
-}
 
 /** A running server. */
 export class RadiusServer {
@@ -91,12 +86,13 @@ export class RadiusServer {
 
   /**
    * Swaps in a new configuration: clients, secrets, rules, certificates and CRLs. Conversations
-   * in flight finish with the context they started with. Throws when the new PKI cannot be
-   * loaded; the running context stays then. Listener addresses are not rebound: changing them
-   * needs a restart, which is logged.
+   * in flight finish with the context they started with. Throws when the configuration does not
+   * load or its PKI cannot be read; the running context stays then. Listener addresses are not
+   * rebound: changing them needs a restart, which is logged.
    */
-  async reload(config: Config): Promise<void> {
+  async reload(load: () => Promise<Config>): Promise<void> {
     try {
+      const config = await load();
       const context = await buildContext(config, this.#sessionStore);
       if (JSON.stringify(config.listen) !== JSON.stringify(this.#context.config.listen)) {
         this.#logger.warn({ listen: config.listen }, 'listen addresses changed: they take effect at the next restart');
