@@ -5,7 +5,7 @@
  */
 import { dirname, join } from 'node:path';
 import { DEFAULT_CONFIG_PATH, loadConfig, redactConfig, type Config } from './config/index.ts';
-import { ConfigError } from './errors.ts';
+import { ConfigError, PortcullisError } from './errors.ts';
 import { startOpsHttpServer, type OpsHttpServer, type ReloadOutcome } from './obs/http-server.ts';
 import { createLogger, type Logger } from './obs/logger.ts';
 import { ensureDevPki } from './pki/dev-pki.ts';
@@ -31,7 +31,7 @@ export interface Running {
  * is generated first when it is missing, so that the default start works on a fresh clone.
  */
 export async function start(configPath: string): Promise<Running> {
-  const devPki = configPath === DEFAULT_CONFIG_PATH ? await ensureDevPki(DEV_PKI_DIR) : undefined;
+  const devPki = configPath === DEFAULT_CONFIG_PATH ? await ensureDevPkiOrExplain() : undefined;
   const config = await loadConfig(configPath);
   const logger = createLogger(config.log);
   if (devPki?.created === true) logger.warn({ dir: DEV_PKI_DIR }, 'generated the development PKI: never use it in production');
@@ -66,6 +66,19 @@ export async function start(configPath: string): Promise<Running> {
       logger.flush();
     },
   };
+}
+
+async function ensureDevPkiOrExplain(): Promise<{ created: boolean }> {
+  try {
+    return await ensureDevPki(DEV_PKI_DIR);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error instanceof Error ? error.message : String(error));
+    throw new PortcullisError(
+      'dev-pki-failed',
+      `cannot create the development PKI in ${DEV_PKI_DIR} (${reason}): pass a configuration file to serve`,
+      { cause: error },
+    );
+  }
 }
 
 async function reloadOnce(server: RadiusServer, configPath: string, logger: Logger): Promise<ReloadOutcome> {

@@ -119,6 +119,12 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  constructor() {
+    // Series that alerts watch with increase(): present at 0 from the start, so the first event counts.
+    for (const result of ['success', 'failure'] as const) this.configReloads.inc({ result }, 0);
+    for (const cap of ['total', 'client'] as const) this.sessionCapHits.inc({ cap }, 0);
+  }
+
   /** Adds the process metrics (CPU, memory, event loop lag) to the registry. */
   collectProcessMetrics(): void {
     collectDefaultMetrics({ register: this.registry });
