@@ -48,7 +48,10 @@ async function reload(path: string): Promise<number> {
   const { http } = (await loadConfig(path)).operations;
   if (!http.enabled) throw new PortcullisError('reload-unavailable', 'operations.http is disabled: send SIGHUP to the server process');
   const host = http.address.includes(':') ? `[${http.address}]` : http.address;
-  const response = await fetch(`http://${host}:${http.port}/reload`, { method: 'POST' });
+  const url = `http://${host}:${http.port}/reload`;
+  const response = await fetch(url, { method: 'POST' }).catch((error: unknown) => {
+    throw new PortcullisError('reload-unavailable', `cannot reach the operations listener at ${url}: is the server running with this configuration?`, { cause: error });
+  });
   const outcome = (await response.json()) as { ok: boolean; problems?: string[] };
   if (outcome.ok) {
     process.stdout.write('configuration reloaded\n');

@@ -1,7 +1,9 @@
 /**
  * The RADIUS server: listeners, the table of unfinished conversations and the reply cache, run
  * with the context built from the configuration in force. A reload builds a new context and
- * swaps it in; a shutdown drains unfinished conversations first.
+ * swaps it in; a shutdown drains unfinished conversations first. When configured, accounting
+ * listeners feed the accounting session table and the record file; they are not drained, and
+ * answer until stop.
  */
 import type { Config } from '../config/index.ts';
 import { SessionTable } from '../eap/session-table.ts';
@@ -9,9 +11,12 @@ import { PortcullisError } from '../errors.ts';
 import type { Readiness } from '../obs/http-server.ts';
 import type { Logger } from '../obs/logger.ts';
 import { ServerMetrics } from '../obs/metrics.ts';
+import { JsonlAccountingSink } from '../store/jsonl-accounting-sink.ts';
+import { MemoryAccountingStore } from '../store/memory-accounting-store.ts';
 import { MemoryTlsSessionStore } from '../store/memory-tls-session-store.ts';
-import type { TlsSessionStore } from '../store/ports.ts';
+import type { AccountingSink, AccountingStore, TlsSessionStore } from '../store/ports.ts';
 import { AccessRequestHandler } from './access-handler.ts';
+import { AccountingRequestHandler } from './accounting-handler.ts';
 import { recordLifetimes, warnExpiring } from './expiry-watch.ts';
 import { ReplyCache } from './reply-cache.ts';
 import { buildContext, type ServerContext } from './server-context.ts';
@@ -28,6 +33,17 @@ const EXPIRY_CHECK_INTERVAL_MS = 86_400_000;
 /** How often a drain looks whether the last conversation has finished. */
 const DRAIN_POLL_MS = 50;
 
+/** Accounting as the server runs it. */
+interface Accounting {
+  /** Accounting listeners in the start-up configuration; 0: accounting is off. */
+  readonly expected: number;
+  readonly store: MemoryAccountingStore;
+  /** The record file, when configured and accounting is on. */
+  readonly sink: AccountingSink | undefined;
+  readonly replies: ReplyCache;
+  readonly listeners: UdpListener[];
+}
+
 /** A running server. */
 export class RadiusServer {
   readonly metrics: ServerMetrics;
@@ -35,25 +51,28 @@ export class RadiusServer {
   readonly #sessions: SessionTable;
   readonly #replies = new ReplyCache(REPLY_CACHE_MS);
   readonly #sessionStore: TlsSessionStore;
+  readonly #accounting: Accounting;
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #logger: Logger;
   #context: ServerContext;
   #draining = false;
 
-  private constructor(context: ServerContext, sessionStore: TlsSessionStore, logger: Logger, metrics: ServerMetrics) {
+  private constructor(context: ServerContext, sessionStore: TlsSessionStore, accounting: Accounting, logger: Logger, metrics: ServerMetrics) {
     this.#context = context;
     this.#sessionStore = sessionStore;
+    this.#accounting = accounting;
     this.#logger = logger;
     this.metrics = metrics;
     this.#sessions = new SessionTable(sessionLimits(context.config));
   }
 
-  /** Loads the PKI, builds the policy and binds every listener of the configuration. */
+  /** Loads the PKI, builds the policy, opens the accounting sink and binds every listener of the configuration. */
   static async start(config: Config, logger: Logger): Promise<RadiusServer> {
     const metrics = new ServerMetrics();
     metrics.ready.set(0);
     const store = new MemoryTlsSessionStore(RESUMABLE_SESSIONS);
-    const server = new RadiusServer(await buildContext(config, store), store, logger, metrics);
+    const context = await buildContext(config, store);
+    const server = new RadiusServer(context, store, await openAccounting(config), logger, metrics);
     await server.#bind();
     server.#adopt(server.#context);
     server.#timers.push(setInterval(() => server.#sweep(), SWEEP_INTERVAL_MS));
@@ -73,6 +92,16 @@ export class RadiusServer {
     return this.#listeners.map((listener) => listener.address);
   }
 
+  /** The bound UDP accounting addresses, in configuration order; empty when accounting is off. */
+  get accountingAddresses(): { address: string; port: number }[] {
+    return this.#accounting.listeners.map((listener) => listener.address);
+  }
+
+  /** The accounting session table (read it; records come through the accounting listeners). */
+  get accountingStore(): AccountingStore {
+    return this.#accounting.store;
+  }
+
   /** Unfinished EAP conversations now. */
   get sessionsInFlight(): number {
     return this.#sessions.size;
@@ -80,22 +109,34 @@ export class RadiusServer {
 
   /** Whether the server takes new conversations, and why not. */
   readiness(): Readiness {
-    const checks = { listeners: this.#listeners.length > 0, pki: this.#context.certificates.length > 0, accepting: !this.#draining };
+    const { expected, listeners } = this.#accounting;
+    const checks = {
+      listeners: this.#listeners.length > 0,
+      pki: this.#context.certificates.length > 0,
+      accepting: !this.#draining,
+      // Only when accounting is on: every accounting listener of the start-up configuration bound.
+      ...(expected > 0 ? { accounting: listeners.length === expected } : {}),
+    };
     return { ready: Object.values(checks).every(Boolean), checks };
   }
 
   /**
    * Swaps in a new configuration: clients, secrets, rules, certificates and CRLs. Conversations
-   * in flight finish with the context they started with. Throws when the configuration does not
-   * load or its PKI cannot be read; the running context stays then. Listener addresses are not
-   * rebound: changing them needs a restart, which is logged.
+   * in flight finish with the policy, TLS engine and limits they started with; client secrets
+   * apply per packet, so a rotated secret takes effect at once. Throws when the configuration does not
+   * load or its PKI cannot be read; the running context stays then. Listener addresses and the
+   * `accounting` section are not applied: changing them needs a restart, which is logged.
    */
   async reload(load: () => Promise<Config>): Promise<void> {
     try {
       const config = await load();
       const context = await buildContext(config, this.#sessionStore);
-      if (JSON.stringify(config.listen) !== JSON.stringify(this.#context.config.listen)) {
+      const running = this.#context.config;
+      if (JSON.stringify(config.listen) !== JSON.stringify(running.listen)) {
         this.#logger.warn({ listen: config.listen }, 'listen addresses changed: they take effect at the next restart');
+      }
+      if (JSON.stringify(config.accounting) !== JSON.stringify(running.accounting)) {
+        this.#logger.warn({ accounting: config.accounting }, 'accounting settings changed: they take effect at the next restart');
       }
       this.#sessions.setLimits(sessionLimits(config));
       this.#context = context;
@@ -121,12 +162,17 @@ export class RadiusServer {
     return this.#sessions.size;
   }
 
-  /** Stops listening and abandons unfinished conversations. */
+  /**
+   * Stops listening, abandons unfinished conversations and closes the accounting sink. Requests
+   * already being handled finish first: an accounting record being stored is written and
+   * answered, so every record answered is in the sink.
+   */
   async stop(): Promise<void> {
     this.#draining = true;
     this.metrics.ready.set(0);
     for (const timer of this.#timers) clearInterval(timer);
-    await Promise.all(this.#listeners.map((listener) => listener.close()));
+    await Promise.all([...this.#listeners, ...this.#accounting.listeners].map((listener) => listener.close()));
+    await this.#accounting.sink?.close();
     this.#sessions.clear();
     this.metrics.sessionsInFlight.set(0);
   }
@@ -143,14 +189,34 @@ export class RadiusServer {
       logger: this.#logger,
       now: Date.now,
     });
+    const { replies, store, sink } = this.#accounting;
+    const accounting = new AccountingRequestHandler({
+      context: () => this.#context,
+      replies,
+      store,
+      sink,
+      metrics: this.metrics,
+      logger: this.#logger,
+      now: Date.now,
+    });
+    const plan = [
+      ...config.listen.map((listen) => ({ listen, handler, into: this.#listeners, what: 'RADIUS listener bound' })),
+      ...config.accounting.listen.map((listen) => ({
+        listen,
+        handler: accounting,
+        into: this.#accounting.listeners,
+        what: 'RADIUS accounting listener bound',
+      })),
+    ];
     try {
-      for (const listen of config.listen) {
-        const listener = await UdpListener.bind(listen.address, listen.port, listen.family, (d, s) => handler.handle(d, s), this.#logger);
-        this.#listeners.push(listener);
-        this.#logger.info({ address: listener.address.address, port: listener.address.port }, 'RADIUS listener bound');
+      for (const { listen, handler: target, into, what } of plan) {
+        const listener = await UdpListener.bind(listen.address, listen.port, listen.family, (d, s) => target.handle(d, s), this.#logger);
+        into.push(listener);
+        this.#logger.info({ address: listener.address.address, port: listener.address.port }, what);
       }
     } catch (error) {
-      await Promise.all(this.#listeners.map((listener) => listener.close()));
+      await Promise.all([...this.#listeners, ...this.#accounting.listeners].map((listener) => listener.close()));
+      await this.#accounting.sink?.close();
       throw new PortcullisError('listen-failed', `cannot bind a RADIUS listener: ${(error as Error).message}`, { cause: error });
     }
   }
@@ -167,6 +233,7 @@ export class RadiusServer {
   #sweep(): void {
     const now = Date.now();
     this.#replies.sweep(now);
+    this.#accounting.replies.sweep(now);
     const expired = this.#sessions.expire(now);
     if (expired.length === 0) return;
     this.metrics.sessionsExpired.inc(expired.length);
@@ -177,6 +244,27 @@ export class RadiusServer {
         'EAP conversation expired',
       );
     }
+  }
+}
+
+/**
+ * The accounting session table, and the record file when accounting is on (some listener) and a
+ * sink is configured. Throws a {@link PortcullisError} naming the file when it cannot be opened.
+ */
+async function openAccounting(config: Config): Promise<Accounting> {
+  const { listen, sink, sessionTtlSeconds } = config.accounting;
+  const accounting = {
+    expected: listen.length,
+    store: new MemoryAccountingStore({ ttlSeconds: sessionTtlSeconds }),
+    replies: new ReplyCache(REPLY_CACHE_MS),
+    listeners: [],
+  };
+  if (listen.length === 0 || sink === undefined) return { ...accounting, sink: undefined };
+  try {
+    return { ...accounting, sink: await JsonlAccountingSink.open(sink) };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new PortcullisError('accounting-sink-unavailable', `cannot open the accounting sink ${sink}: ${code}`, { cause: error });
   }
 }
 

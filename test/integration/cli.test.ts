@@ -110,7 +110,7 @@ t.test('check-config: a broken file names file, line and YAML path; exit 2', asy
 t.test('no arguments: usage on stderr, exit 2', async (t) => {
   const { code, stdout, stderr } = await usageRun;
   t.equal(code, 2);
-  t.equal(stderr, 'usage: portcullis serve [config.yaml] | portcullis check-config [config.yaml]\n');
+  t.equal(stderr, 'usage: portcullis serve|check-config|reload [config.yaml]\n');
   t.equal(stdout, '');
 });
 
@@ -140,7 +140,7 @@ t.test('serve: one eapol_test authentication, then SIGTERM stops it cleanly', as
   const messages = serverLines.map((entry) => entry['msg']);
   t.ok(messages.includes('portcullis started'));
   t.match(serverLines.find((entry) => entry['event'] === 'decision'), { outcome: 'accept', rule: 'staff', vlan: '100', client: 'loopback' });
-  t.same(messages.slice(-2), ['stopping', 'stopped'], 'logs stopping, then stopped, last');
+  t.same(messages.slice(-3), ['stopping', 'draining: no new conversations', 'stopped'], 'logs stopping, draining, then stopped, last');
   t.notOk(stdout.includes(secret), 'the shared secret never reaches stdout');
   t.notOk(stderr.includes(secret), 'nor stderr');
 });
