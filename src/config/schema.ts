@@ -11,6 +11,7 @@ import { parseCidrDetailed, parseIpAddress } from './cidr.ts';
 import { secret } from './secrets.ts';
 import { LOG_LEVELS, normalizeSerial, SUBJECT_ATTRIBUTES, TLS_VERSIONS } from './types.ts';
 import type {
+  AccountingConfig,
   ClientConfig,
   Config,
   DecisionConfig,
@@ -287,12 +288,15 @@ const policySchema = z
 // ---------------------------------------------------------------------------------------------
 // Sections
 
-const listenSchema = z
-  .strictObject({
-    address: z.string().refine((address) => isIP(address) !== 0, { error: 'must be an IPv4 or IPv6 address literal' }),
-    port: integer(0, 65535).default(1812),
-  })
-  .transform((l): ListenConfig => ({ address: l.address, family: isIP(l.address) === 4 ? 4 : 6, port: l.port }));
+/** A UDP listener; `defaultPort` is 1812 for authentication (RFC 2865 §3), 1813 for accounting (RFC 2866). */
+function listenSchema(defaultPort: number) {
+  return z
+    .strictObject({
+      address: z.string().refine((address) => isIP(address) !== 0, { error: 'must be an IPv4 or IPv6 address literal' }),
+      port: integer(0, 65535).default(defaultPort),
+    })
+    .transform((l): ListenConfig => ({ address: l.address, family: isIP(l.address) === 4 ? 4 : 6, port: l.port }));
+}
 
 const httpSchema = z
   .strictObject({
@@ -320,6 +324,19 @@ const operationsSchema = z
       drainSeconds: o.drain_seconds,
     }),
   );
+
+/** Longest session_ttl_seconds: a year (an hour-long Interim-Update interval is common). */
+const MAX_SESSION_TTL_SECONDS = 365 * 86_400;
+
+function accountingSchema(baseDir: string) {
+  return z
+    .strictObject({
+      listen: z.array(listenSchema(1813)).default([]),
+      sink: filePath(baseDir).optional(),
+      session_ttl_seconds: integer(60, MAX_SESSION_TTL_SECONDS).default(86_400),
+    })
+    .transform((a): AccountingConfig => ({ listen: a.listen, sink: a.sink, sessionTtlSeconds: a.session_ttl_seconds }));
+}
 
 const logSchema = z
   .strictObject({
@@ -444,6 +461,7 @@ function reportDuplicates<T>(items: readonly T[], key: (item: T) => string, repo
 /** The sections that refer to each other, as validated. */
 interface ReferenceDraft {
   readonly listen: readonly ListenConfig[];
+  readonly accounting: AccountingConfig;
   readonly clients: readonly ClientDraft[];
   readonly policy: PolicyConfig;
 }
@@ -451,12 +469,17 @@ interface ReferenceDraft {
 /** Checks across sections: duplicate listeners, client names and networks; rules naming unknown clients. */
 function checkReferences(c: ReferenceDraft, ctx: z.core.$RefinementCtx): void {
   const issue = (path: PropertyKey[], message: string): void => ctx.addIssue({ code: 'custom', input: c, path, message });
-  // Port 0 never collides: each such listener gets its own ephemeral port.
+  // Authentication and accounting listeners share the UDP port space. Port 0 never collides:
+  // each such listener gets its own ephemeral port.
+  const listeners = [
+    ...c.listen.map((listen, index) => ({ listen, path: ['listen', index] })),
+    ...c.accounting.listen.map((listen, index) => ({ listen, path: ['accounting', 'listen', index] })),
+  ];
   reportDuplicates(
-    c.listen.map((listen, index) => ({ listen, index })),
-    ({ listen, index }) =>
-      listen.port === 0 ? `ephemeral ${index}` : `${parseIpAddress(listen.address)?.toString('hex') ?? ''} ${listen.port}`,
-    (dup, first) => issue(['listen', dup.index], `same address and port as listen[${first.index}]`),
+    listeners,
+    ({ listen, path }) =>
+      listen.port === 0 ? `ephemeral ${path.join('.')}` : `${parseIpAddress(listen.address)?.toString('hex') ?? ''} ${listen.port}`,
+    (dup, first) => issue(dup.path, `same address and port as ${yamlPath(first.path)}`),
   );
   reportDuplicates(
     c.clients.map((client, index) => ({ name: client.name, index })),
@@ -477,17 +500,23 @@ function checkReferences(c: ReferenceDraft, ctx: z.core.$RefinementCtx): void {
   });
 }
 
+/** `listen[0]`, `accounting.listen[1]`: a path as the YAML reads. */
+function yamlPath(path: readonly (string | number)[]): string {
+  return path.map((part, i) => (typeof part === 'number' ? `[${part}]` : i === 0 ? part : `.${part}`)).join('');
+}
+
 /** Builds the configuration schema; relative paths resolve against `options.baseDir`. */
 export function buildConfigSchema(options: SchemaOptions) {
   return z
     .strictObject({
-      listen: z.array(listenSchema).min(1),
+      listen: z.array(listenSchema(1812)).min(1),
       log: logSchema.prefault({}),
       tls: tlsSchema(options.baseDir),
       eap: eapSchema.prefault({}),
       clients: z.array(clientSchema).min(1),
       policy: policySchema,
       operations: operationsSchema.prefault({}),
+      accounting: accountingSchema(options.baseDir).prefault({}),
     })
     .superRefine((c, ctx) => checkReferences(c, ctx), { when: noIssuesYet })
     .transform(
@@ -499,6 +528,7 @@ export function buildConfigSchema(options: SchemaOptions) {
         clients: c.clients.map((client) => ({ ...client, maxSessions: client.maxSessions ?? c.eap.maxSessionsPerClient })),
         policy: c.policy,
         operations: c.operations,
+        accounting: c.accounting,
       }),
     );
 }

@@ -237,6 +237,19 @@ export interface OperationsConfig {
   readonly drainSeconds: number;
 }
 
+/**
+ * RADIUS accounting over UDP (RFC 2866). With no listener, accounting is off: nothing is bound
+ * and no sink is opened.
+ */
+export interface AccountingConfig {
+  /** UDP accounting listeners (default port 1813, RFC 2866 "Implementation Note"); may be empty. */
+  readonly listen: readonly ListenConfig[];
+  /** Absolute path of the JSON-lines file every stored record is appended to; undefined: none. */
+  readonly sink: string | undefined;
+  /** An active session with no Interim-Update nor Stop for this long (seconds) leaves the table. */
+  readonly sessionTtlSeconds: number;
+}
+
 /** The whole validated configuration: deep-frozen. */
 export interface Config {
   /** RADIUS authentication listeners (UDP), at least one. */
@@ -248,6 +261,7 @@ export interface Config {
   readonly clients: readonly ClientConfig[];
   readonly policy: PolicyConfig;
   readonly operations: OperationsConfig;
+  readonly accounting: AccountingConfig;
   /**
    * Things that are allowed but unwise (short secrets, Message-Authenticator not required, a
    * client open to every address): the server logs each at start-up. Never contains a secret.

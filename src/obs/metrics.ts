@@ -104,6 +104,22 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  /** Status-Server packets answered, by the port they came to (RFC 5997). */
+  readonly statusServer = new Counter({
+    name: 'portcullis_status_server_total',
+    help: 'Status-Server packets answered, by port (auth: Access-Accept, accounting: Accounting-Response)',
+    labelNames: ['port'] as const,
+    registers: [this.registry],
+  });
+
+  /** Accounting records stored and answered, by Acct-Status-Type name. */
+  readonly accountingRecords = new Counter({
+    name: 'portcullis_accounting_records_total',
+    help: 'Accounting-Requests stored and answered, by status (start, stop, interim-update, accounting-on, accounting-off, other)',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+
   /** Configuration reloads by result. */
   readonly configReloads = new Counter({
     name: 'portcullis_config_reloads_total',
@@ -116,6 +132,21 @@ export class ServerMetrics {
   readonly ready = new Gauge({
     name: 'portcullis_ready',
     help: '1 while the server accepts new EAP conversations; 0 while starting or draining for shutdown',
+    registers: [this.registry],
+  });
+
+  /** RadSec connection attempts by result. */
+  readonly radsecConnections = new Counter({
+    name: 'portcullis_radsec_connections_total',
+    help: 'RadSec connection attempts, by result (accepted, tls-refused, unknown-peer, certificate-revoked, certificate-refused, connection-limit)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  /** RadSec connections open now. */
+  readonly radsecOpen = new Gauge({
+    name: 'portcullis_radsec_connections_open',
+    help: 'RadSec connections open now',
     registers: [this.registry],
   });
 

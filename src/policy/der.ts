@@ -31,6 +31,7 @@ const Tag = {
   Rfc822Name: 0x81,
   DnsName: 0x82,
   Uri: 0x86,
+  IpAddress: 0x87,
 } as const;
 
 /** Reads the TLV at `offset` that must end by `limit`; undefined when malformed. */
@@ -145,11 +146,16 @@ export interface CertificateNames {
   readonly sanDns: readonly string[];
   readonly sanUri: readonly string[];
   readonly sanUpn: readonly string[];
+  /** iPAddress SANs in text form (`192.0.2.1`, `2001:db8::1`). */
+  readonly sanIp: readonly string[];
+  /** NAIRealm otherName SANs (RFC 7585 §2.2), used to identify RadSec peers. */
+  readonly sanNaiRealm: readonly string[];
 }
 
 const SUBJECT_ALT_NAME = '2.5.29.17';
 const MS_UPN = '1.3.6.1.4.1.311.20.2.3';
-const EMPTY: CertificateNames = { subject: [], issuer: [], sanEmail: [], sanDns: [], sanUri: [], sanUpn: [] };
+const NAI_REALM = '1.3.6.1.5.5.7.8.8';
+const EMPTY: CertificateNames = { subject: [], issuer: [], sanEmail: [], sanDns: [], sanUri: [], sanUpn: [], sanIp: [], sanNaiRealm: [] };
 
 /** Reads names and SANs from a DER certificate; empty lists for what cannot be read. */
 export function readCertificateNames(der: Uint8Array): CertificateNames {
@@ -184,7 +190,14 @@ function nameAttributes(der: Uint8Array, name: Tlv): NameAttribute[] {
 }
 
 function subjectAltNames(der: Uint8Array, extensions: Tlv | undefined): Omit<CertificateNames, 'subject' | 'issuer'> {
-  const san = { sanEmail: [] as string[], sanDns: [] as string[], sanUri: [] as string[], sanUpn: [] as string[] };
+  const san = {
+    sanEmail: [] as string[],
+    sanDns: [] as string[],
+    sanUri: [] as string[],
+    sanUpn: [] as string[],
+    sanIp: [] as string[],
+    sanNaiRealm: [] as string[],
+  };
   const list = extensions === undefined ? undefined : children(der, extensions)?.[0];
   for (const extension of (list === undefined ? undefined : children(der, list)) ?? []) {
     const parts = children(der, extension) ?? [];
@@ -195,12 +208,15 @@ function subjectAltNames(der: Uint8Array, extensions: Tlv | undefined): Omit<Cer
       if (general.tag === Tag.Rfc822Name) pushText(san.sanEmail, der, general);
       else if (general.tag === Tag.DnsName) pushText(san.sanDns, der, general);
       else if (general.tag === Tag.Uri) pushText(san.sanUri, der, general);
+      else if (general.tag === Tag.IpAddress) pushIp(san.sanIp, der, general);
       else if (general.tag === Tag.Context0Constructed) {
         // otherName ::= SEQUENCE { type-id OID, value [0] EXPLICIT ANY } (RFC 5280 §4.2.1.6)
         const [typeId, explicit] = children(der, general) ?? [];
-        if (typeId?.tag !== Tag.Oid || oid(der, typeId) !== MS_UPN || explicit === undefined) continue;
-        const inner = readTlv(der, explicit.start, explicit.end);
-        if (inner !== undefined) pushText(san.sanUpn, der, inner);
+        if (typeId?.tag !== Tag.Oid || explicit === undefined) continue;
+        const type = oid(der, typeId);
+        const list = type === MS_UPN ? san.sanUpn : type === NAI_REALM ? san.sanNaiRealm : undefined;
+        const inner = list === undefined ? undefined : readTlv(der, explicit.start, explicit.end);
+        if (list !== undefined && inner !== undefined) pushText(list, der, inner);
       }
     }
   }
@@ -210,4 +226,32 @@ function subjectAltNames(der: Uint8Array, extensions: Tlv | undefined): Omit<Cer
 function pushText(list: string[], der: Uint8Array, tlv: Tlv): void {
   const decoded = text(der, tlv);
   if (decoded !== undefined) list.push(decoded);
+}
+
+/** RFC 5280 §4.2.1.6: an iPAddress SAN is 4 octets (IPv4) or 16 (IPv6), network byte order. */
+function pushIp(list: string[], der: Uint8Array, tlv: Tlv): void {
+  const octets = der.subarray(tlv.start, tlv.end);
+  if (octets.length === 4) list.push(Array.from(octets).join('.'));
+  else if (octets.length === 16) {
+    const groups: string[] = [];
+    for (let i = 0; i < 16; i += 2) groups.push(((octets[i]! << 8) | octets[i + 1]!).toString(16));
+    list.push(compressIpv6(groups));
+  }
+}
+
+/** RFC 5952 §4.2: the longest run of two or more zero groups becomes `::`. */
+function compressIpv6(groups: readonly string[]): string {
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let i = 0; i < groups.length; ) {
+    let j = i;
+    while (j < groups.length && groups[j] === '0') j++;
+    if (j - i > bestLength) {
+      bestStart = i;
+      bestLength = j - i;
+    }
+    i = j === i ? i + 1 : j;
+  }
+  if (bestStart === -1) return groups.join(':');
+  return `${groups.slice(0, bestStart).join(':')}::${groups.slice(bestStart + bestLength).join(':')}`;
 }

@@ -6,10 +6,8 @@
 import {
   Attr,
   PacketCode,
-  decodePacket,
   encodeResponse,
   getAttribute,
-  getAttributes,
   getIntegerAttribute,
   getStringAttribute,
   joinEapMessage,
@@ -27,22 +25,21 @@ import type { RequestFacts } from '../policy/rules.ts';
 import { alertFor } from './alerts.ts';
 import type { RadiusClient } from './client-table.ts';
 import { packetCodeName } from './packet-names.ts';
-import { ReplyCache } from './reply-cache.ts';
+import type { ReplyCache } from './reply-cache.ts';
 import { acceptAttributes, challengeAttributes, rejectAttributes } from './reply-attributes.ts';
+import {
+  MAX_PROXY_STATE_OCTETS,
+  checkDuplicate,
+  drop,
+  intake,
+  proxyStateOf,
+  type DropReason,
+  type Source,
+} from './request-intake.ts';
 import type { ServerContext } from './server-context.ts';
+import { answerStatusServer } from './status-server.ts';
 
-/** Where a datagram came from. */
-export interface Source {
-  readonly address: string;
-  readonly port: number;
-}
-
-/**
- * Proxy-State octets a request may carry (RFC 2865 §5.33: each proxy adds one, echoed in the
- * reply). With this bound the largest Access-Accept (about 1 KB of keys, VLAN and reply
- * attributes) still fits in 4096 octets; EAP-TLS fragments shrink to leave room for it.
- */
-export const MAX_PROXY_STATE_OCTETS = 2048;
+export type { Source } from './request-intake.ts';
 
 /** Octets of a reply that are not EAP-Message nor Proxy-State: header, Message-Authenticator, State. */
 const CHALLENGE_FIXED_OCTETS = 20 + 18 + 18;
@@ -50,18 +47,6 @@ const CHALLENGE_FIXED_OCTETS = 20 + 18 + 18;
 const EAP_TLS_OVERHEAD = 10;
 /** Largest value of one attribute; each EAP-Message attribute adds a 2-octet header. */
 const ATTRIBUTE_VALUE_OCTETS = 253;
-
-/** Why a request got no reply; a closed set used as a metric label. */
-export type DropReason =
-  | 'unknown-client'
-  | 'proxy-state-too-long'
-  | 'shutting-down'
-  | 'unsupported-code'
-  | 'duplicate-in-progress'
-  | 'bad-message-authenticator'
-  | 'missing-message-authenticator'
-  | 'eap-discarded'
-  | 'internal-error';
 
 /** Everything the handler works with; built by the server. */
 export interface AccessHandlerDeps {
@@ -102,34 +87,33 @@ export class AccessRequestHandler {
     this.#deps = deps;
   }
 
-  /** Handles one datagram; resolves to the reply to send, or undefined to send nothing. */
-  async handle(datagram: Buffer, source: Source): Promise<Buffer | undefined> {
+  /**
+   * Handles one datagram; resolves to the reply to send, or undefined to send nothing. `client`
+   * is the NAS when the transport knows it (RadSec: the authenticated TLS peer); otherwise the
+   * client is found by `source.address`.
+   */
+  async handle(datagram: Buffer, source: Source, client?: RadiusClient): Promise<Buffer | undefined> {
     const { metrics, replies, now } = this.#deps;
-    const decoded = decodePacket(datagram);
-    if (!decoded.ok) return this.#drop(decoded.reason, source);
-    const packet = decoded.packet;
-    const client = this.#deps.context().clients.find(source.address);
-    if (client === undefined) {
-      metrics.packetsReceived.inc({ code: packetCodeName(packet.code), client: 'unknown' });
-      return this.#drop('unknown-client', source);
+    const request = intake(this.#deps, this.#deps.context().clients, datagram, source, client);
+    if (request === undefined) return undefined;
+    const { packet, client: nas } = request;
+    if (packet.code === PacketCode.StatusServer) {
+      // Draining: no sign of life, so that a NAS probing with Status-Server marks this server
+      // dead and fails over, as it does for new conversations.
+      if (!this.#deps.accepting()) return this.#drop('shutting-down', source);
+      return answerStatusServer(this.#deps, request, source, 'auth');
     }
-    metrics.packetsReceived.inc({ code: packetCodeName(packet.code), client: client.name });
     if (packet.code !== PacketCode.AccessRequest) return this.#drop('unsupported-code', source);
 
-    const authenticity = this.#checkMessageAuthenticator(packet, client);
+    const authenticity = this.#checkMessageAuthenticator(packet, nas);
     if (authenticity !== undefined) return this.#drop(authenticity, source);
 
-    const proxyState = getAttributes(packet, Attr.ProxyState);
-    const proxyStateOctets = proxyState.reduce((sum, value) => sum + 2 + value.length, 0);
-    if (proxyStateOctets > MAX_PROXY_STATE_OCTETS) return this.#drop('proxy-state-too-long', source);
+    const proxyState = proxyStateOf(packet);
+    if (proxyState.octets > MAX_PROXY_STATE_OCTETS) return this.#drop('proxy-state-too-long', source);
 
-    const key = ReplyCache.key(source.address, source.port, packet.identifier, packet.authenticator);
-    const seen = replies.check(key, now());
-    if (seen.kind === 'in-progress') return this.#drop('duplicate-in-progress', source);
-    if (seen.kind === 'answered') {
-      metrics.duplicatesReplayed.inc();
-      return seen.reply;
-    }
+    const seen = checkDuplicate(this.#deps, replies, packet, source, now());
+    if (seen.kind === 'replay') return seen.reply;
+    const { key } = seen;
     // Draining for shutdown: a new conversation (no State) gets no reply, so that the NAS fails
     // over to another server; conversations under way go on.
     if (!this.#deps.accepting() && getAttribute(packet, Attr.State) === undefined) {
@@ -137,7 +121,7 @@ export class AccessRequestHandler {
       return this.#drop('shutting-down', source);
     }
     try {
-      const attributes = await this.#answer({ packet, client, proxyStateOctets });
+      const attributes = await this.#answer({ packet, client: nas, proxyStateOctets: proxyState.octets });
       if (attributes === undefined) {
         replies.forget(key);
         return this.#drop('eap-discarded', source);
@@ -146,16 +130,15 @@ export class AccessRequestHandler {
         code: attributes.code,
         identifier: packet.identifier,
         requestAuthenticator: packet.authenticator,
-        // RFC 2865 §5.33: Proxy-State is copied unmodified and in order into the reply.
-        attributes: [...attributes.list, ...proxyState.map((value) => ({ type: Attr.ProxyState, value }))],
-        secret: client.secret,
+        attributes: [...attributes.list, ...proxyState.attributes],
+        secret: nas.secret,
       });
       replies.answer(key, reply, now());
       metrics.repliesSent.inc({ code: packetCodeName(attributes.code) });
       return reply;
     } catch (error) {
       replies.forget(key);
-      this.#deps.logger.error({ err: error, client: client.name }, 'request handling failed');
+      this.#deps.logger.error({ err: error, client: nas.name }, 'request handling failed');
       return this.#drop('internal-error', source);
     }
   }
@@ -357,9 +340,7 @@ export class AccessRequestHandler {
     };
   }
 
-  #drop(reason: string, source: Source): undefined {
-    this.#deps.metrics.packetsDropped.inc({ reason });
-    this.#deps.logger.debug({ reason, source: source.address, port: source.port }, 'packet dropped');
-    return undefined;
+  #drop(reason: DropReason, source: Source): undefined {
+    return drop(this.#deps, reason, source);
   }
 }

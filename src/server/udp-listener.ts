@@ -1,19 +1,27 @@
 /**
  * A RADIUS UDP listener (RFC 2865 §3): one datagram in, at most one datagram back to the
  * source address and port. Requests are handled concurrently; the socket never waits on one.
+ * Closing stops taking datagrams, lets the requests being handled send their replies (an
+ * accounting record stored is a record answered), then closes the socket.
  */
 import dgram from 'node:dgram';
 import type { Logger } from '../obs/logger.ts';
-import type { Source } from './access-handler.ts';
+import type { Source } from './request-intake.ts';
 
 /** Handles one datagram; resolves to the reply or undefined. */
 export type DatagramHandler = (datagram: Buffer, source: Source) => Promise<Buffer | undefined>;
+
+/** How long {@link UdpListener.close} waits for requests being handled before closing anyway. */
+const CLOSE_GRACE_MS = 5_000;
 
 /** A bound UDP socket feeding a handler. */
 export class UdpListener {
   readonly #socket: dgram.Socket;
   readonly #handler: DatagramHandler;
   readonly #logger: Logger;
+  /** Requests being handled, settled or not: {@link close} waits for them. */
+  readonly #inFlight = new Set<Promise<void>>();
+  #state: 'open' | 'closing' | 'closed' = 'open';
 
   private constructor(socket: dgram.Socket, handler: DatagramHandler, logger: Logger) {
     this.#socket = socket;
@@ -42,17 +50,40 @@ export class UdpListener {
     return { address: bound.address, port: bound.port };
   }
 
-  /** Stops receiving. */
-  async close(): Promise<void> {
+  /**
+   * Stops taking datagrams, waits up to `graceMs` for the requests being handled to send their
+   * replies, then closes the socket. Later replies are not sent.
+   */
+  async close(graceMs: number = CLOSE_GRACE_MS): Promise<void> {
+    if (this.#state !== 'open') return;
+    this.#state = 'closing';
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+    });
+    await Promise.race([Promise.allSettled([...this.#inFlight]), grace]);
+    clearTimeout(timer);
+    this.#state = 'closed';
     await new Promise<void>((resolve) => this.#socket.close(() => resolve()));
   }
 
   #receive(datagram: Buffer, source: Source): void {
-    this.#handler(datagram, source).then(
-      (reply) => {
-        if (reply !== undefined) this.#socket.send(reply, source.port, source.address);
-      },
-      (error: unknown) => this.#logger.error({ err: error }, 'datagram handler failed'),
-    );
+    if (this.#state !== 'open') return;
+    const handled: Promise<void> = this.#handler(datagram, source)
+      .then((reply) => this.#send(reply, source))
+      .catch((error: unknown) => this.#logger.error({ err: error }, 'datagram handler failed'))
+      .finally(() => this.#inFlight.delete(handled));
+    this.#inFlight.add(handled);
+  }
+
+  /** Sends a reply; resolves once the socket has sent it (or failed to), so that close waits for it. */
+  async #send(reply: Buffer | undefined, source: Source): Promise<void> {
+    if (reply === undefined || this.#state === 'closed') return;
+    await new Promise<void>((resolve) => {
+      this.#socket.send(reply, source.port, source.address, (error) => {
+        if (error) this.#logger.warn({ err: error, address: source.address, port: source.port }, 'reply not sent');
+        resolve();
+      });
+    });
   }
 }

@@ -335,7 +335,7 @@ interface EngineHooks {
 }
 
 /** The peer certificate and the issuers OpenSSL attached, stopping at a self-signed one. */
-function peerChain(socket: TLSSocket): X509Certificate[] {
+export function peerChain(socket: TLSSocket): X509Certificate[] {
   const chain: X509Certificate[] = [];
   let entry: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
   const seen = new Set<string>();

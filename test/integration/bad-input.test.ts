@@ -106,8 +106,9 @@ t.test('4. broken framing is dropped with the codec reason', async (t) => {
     secret: Buffer.from(s.secret),
   });
   await expectDropped(t, s, probe, accounting, 'unsupported-code');
-  const statusServer = encodeRequest({ code: PacketCode.StatusServer, identifier: 8, attributes: [], secret: Buffer.from(s.secret) });
-  await expectDropped(t, s, probe, statusServer, 'unsupported-code');
+  // Status-Server is served (RFC 5997, test/integration/accounting.test.ts); CoA is not.
+  const coa = encodeRequest({ code: PacketCode.CoaRequest, identifier: 8, attributes: [], secret: Buffer.from(s.secret) });
+  await expectDropped(t, s, probe, coa, 'unsupported-code');
   const fakeAccept = Buffer.from(good);
   fakeAccept.writeUInt8(PacketCode.AccessAccept, 0);
   await expectDropped(t, s, probe, fakeAccept, 'unsupported-code');

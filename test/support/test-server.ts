@@ -63,12 +63,16 @@ export interface TestServerOptions {
   readonly policyYaml?: string;
   /** YAML appended to the `operations:` block (indented by two spaces), e.g. `  drain_seconds: 2`. */
   readonly operationsYaml?: string;
+  /** A whole `accounting:` block, e.g. with `listen: [{ address: 127.0.0.1, port: 0 }]`. */
+  readonly accountingYaml?: string;
 }
 
 /** A running test server. */
 export interface TestServer {
   readonly server: RadiusServer;
   readonly port: number;
+  /** The first accounting listener's port; undefined without `accountingYaml` listeners. */
+  readonly accountingPort: number | undefined;
   readonly pki: DevPkiPaths;
   readonly secret: string;
   /** Every log line written so far, parsed. */
@@ -105,6 +109,7 @@ operations:
   http:
     port: 0
 ${options.operationsYaml ?? ''}
+${options.accountingYaml ?? ''}
 `;
   const config = parseConfig(yaml, 'test-server.yaml');
   const logs: Record<string, unknown>[] = [];
@@ -122,6 +127,7 @@ ${options.operationsYaml ?? ''}
   return {
     server,
     port,
+    accountingPort: server.accountingAddresses[0]?.port,
     pki,
     secret: TEST_SECRET,
     logs,

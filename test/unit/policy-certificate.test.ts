@@ -178,7 +178,7 @@ t.test('certificateFacts: a CN cannot inject another attribute', async (t) => {
 // ---------------------------------------------------------------------------------------------
 // readCertificateNames on malformed DER
 
-const NO_NAMES = { subject: [], issuer: [], sanEmail: [], sanDns: [], sanUri: [], sanUpn: [] };
+const NO_NAMES = { subject: [], issuer: [], sanEmail: [], sanDns: [], sanUri: [], sanUpn: [], sanIp: [], sanNaiRealm: [] };
 
 /** DER TLV with a definite length (long form always, which DER readers must accept as well). */
 const tlv = (tag: number, ...content: Buffer[]): Buffer => {

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import radius from 'radius';
 import {
@@ -123,6 +124,37 @@ t.test('Accounting-Request: Request Authenticator and zero-keyed Message-Authent
     t.notOk(verifyAccountingRequestAuthenticator(request, OTHER_SECRET));
     t.equal(verifyMessageAuthenticator(request, SECRET), 'ok');
   }
+});
+
+t.test('Accounting-Response: MA keyed on zeros for an Accounting-Request, on the request for a Status-Server', async (t) => {
+  const accounting = decoded(encodeRequest({ code: PacketCode.AccountingRequest, identifier: 3, attributes: [stringAttr(Attr.AcctSessionId, 'abc')], secret: SECRET }));
+  const status = decoded(encodeRequest({ code: PacketCode.StatusServer, identifier: 4, attributes: [], secret: SECRET }));
+  const answer = (request: RadiusPacket, requestCode?: PacketCode) =>
+    decoded(
+      encodeResponse({
+        code: PacketCode.AccountingResponse,
+        identifier: request.identifier,
+        requestAuthenticator: request.authenticator,
+        ...(requestCode === undefined ? {} : { requestCode }),
+        attributes: [],
+        secret: SECRET,
+      }),
+    );
+  // FreeRADIUS (rad_sign, radclient) keys it on 16 zero octets, like the request's own MAC.
+  const toAccounting = answer(accounting);
+  t.ok(verifyResponseAuthenticator(toAccounting, accounting.authenticator, SECRET), 'RFC 2866 §3 Response Authenticator');
+  t.equal(verifyMessageAuthenticator(toAccounting, SECRET, accounting.authenticator), 'ok', 'defaults to answering an Accounting-Request');
+  t.equal(verifyMessageAuthenticator(toAccounting, SECRET, accounting.authenticator, PacketCode.AccountingRequest), 'ok');
+  t.equal(verifyMessageAuthenticator(toAccounting, SECRET, accounting.authenticator, PacketCode.StatusServer), 'invalid');
+  const expected = Buffer.from(toAccounting.raw);
+  expected.fill(0, 4, 20);
+  expected.fill(0, 22, 38);
+  t.same(toAccounting.attributes[0]?.value, createHmac('md5', SECRET).update(expected).digest(), 'HMAC-MD5 over zeros in both fields');
+  // RFC 5997 §3: the answer to a Status-Server is keyed on its Request Authenticator.
+  const toStatus = answer(status, PacketCode.StatusServer);
+  t.ok(verifyResponseAuthenticator(toStatus, status.authenticator, SECRET));
+  t.equal(verifyMessageAuthenticator(toStatus, SECRET, status.authenticator, PacketCode.StatusServer), 'ok');
+  t.equal(verifyMessageAuthenticator(toStatus, SECRET, status.authenticator), 'invalid');
 });
 
 // The `radius` npm package as an independent implementation (positive cases only: its own

@@ -45,17 +45,19 @@ export type MessageAuthenticatorResult = 'ok' | 'missing' | 'invalid';
  * Checks Message-Authenticator = HMAC-MD5(secret, packet with the MA value zeroed) (RFC 3579 §3.2).
  * The Authenticator field is taken as: the packet's own for Access-Request and Status-Server;
  * 16 zero octets for Accounting-, Disconnect- and CoA-Request (whose Request Authenticator must
- * also pass {@link verifyAccountingRequestAuthenticator}); `requestAuthenticator` for responses,
- * which are 'invalid' without it. `packet` must come from `decodePacket`.
+ * also pass {@link verifyAccountingRequestAuthenticator}); for responses, as
+ * {@link EncodeResponseOptions.requestCode} tells: responses are 'invalid' without
+ * `requestAuthenticator`. `packet` must come from `decodePacket`.
  */
 export function verifyMessageAuthenticator(
   packet: RadiusPacket,
   secret: Buffer,
   requestAuthenticator?: Buffer,
+  requestCode?: PacketCode,
 ): MessageAuthenticatorResult {
   const received = getAttribute(packet, Attr.MessageAuthenticator);
   if (received === undefined) return 'missing';
-  const field = messageAuthenticatorField(packet, requestAuthenticator);
+  const field = messageAuthenticatorField(packet, requestAuthenticator, requestCode);
   if (field?.length !== AUTHENTICATOR_LENGTH || received.length !== AUTHENTICATOR_LENGTH) return 'invalid';
   const { raw } = packet;
   const offset = received.byteOffset - raw.byteOffset;
@@ -74,13 +76,30 @@ export function verifyMessageAuthenticator(
 }
 
 /** What stands in the Authenticator field while a packet's Message-Authenticator is computed. */
-function messageAuthenticatorField(packet: RadiusPacket, requestAuthenticator: Buffer | undefined): Buffer | undefined {
-  // RFC 3579 §3.2: a response uses the Request Authenticator of the request it answers.
-  if (RESPONSE_CODES.has(packet.code)) return requestAuthenticator;
+function messageAuthenticatorField(
+  packet: RadiusPacket,
+  requestAuthenticator: Buffer | undefined,
+  requestCode: PacketCode | undefined,
+): Buffer | undefined {
+  if (RESPONSE_CODES.has(packet.code)) {
+    return requestAuthenticator === undefined ? undefined : responseField(packet.code, requestAuthenticator, requestCode);
+  }
   // The Request Authenticator of these is computed over the MA, so the MA cannot cover it.
   if (HASHED_REQUEST_CODES.has(packet.code)) return ZERO_AUTHENTICATOR;
   // RFC 3579 §3.2: Access-Request (and Status-Server) use their own random authenticator.
   return packet.authenticator;
+}
+
+/**
+ * What stands in the Authenticator field while a response's Message-Authenticator is computed.
+ * RFC 3579 §3.2: the Request Authenticator of the request it answers, and so for the answer to a
+ * Status-Server (RFC 5997 §3). An Accounting-Response to an Accounting-Request is keyed on 16
+ * zero octets instead, like the request's own MAC: RFC 2866 defines no Message-Authenticator,
+ * and FreeRADIUS (`rad_sign()`, radclient) signs and checks it this way and discards any other.
+ */
+function responseField(code: PacketCode, requestAuthenticator: Buffer, requestCode: PacketCode | undefined): Buffer {
+  const answersAccounting = code === PacketCode.AccountingResponse && requestCode !== PacketCode.StatusServer;
+  return answersAccounting ? ZERO_AUTHENTICATOR : requestAuthenticator;
 }
 
 /**
@@ -108,6 +127,12 @@ export interface EncodeResponseOptions {
   readonly identifier: number;
   /** The request's Authenticator. */
   readonly requestAuthenticator: Buffer;
+  /**
+   * The code of the request answered. Only an Accounting-Response needs it: one that answers a
+   * Status-Server keys its Message-Authenticator on the request's Authenticator (RFC 5997 §3);
+   * otherwise (the default) it answers an Accounting-Request and is keyed on 16 zero octets.
+   */
+  readonly requestCode?: PacketCode;
   /** Attributes in order; must not contain Message-Authenticator (the encoder adds it). */
   readonly attributes: readonly RadiusAttribute[];
   /** The shared secret of the client the request came from. */
@@ -116,14 +141,17 @@ export interface EncodeResponseOptions {
 
 /**
  * Encodes a response with Message-Authenticator as its first attribute, computed over the packet
- * with the Request Authenticator in the Authenticator field (RFC 3579 §3.2), then the Response
- * Authenticator = MD5(Code + Identifier + Length + Request Authenticator + Attributes + secret)
- * (RFC 2865 §3). Asserts our own invariants (response code, no MA given, at most 4096 octets).
+ * with the Request Authenticator in the Authenticator field (RFC 3579 §3.2; 16 zero octets for an
+ * Accounting-Response to an Accounting-Request, see {@link EncodeResponseOptions.requestCode}),
+ * then the Response Authenticator = MD5(Code + Identifier + Length + Request Authenticator +
+ * Attributes + secret) (RFC 2865 §3, RFC 2866 §3). Asserts our own invariants (response code,
+ * no MA given, at most 4096 octets).
  */
 export function encodeResponse(opts: EncodeResponseOptions): Buffer {
   assert(RESPONSE_CODES.has(opts.code), `not a response code: ${opts.code}`);
   assert(opts.requestAuthenticator.length === AUTHENTICATOR_LENGTH, 'request authenticator must be 16 octets');
-  const packet = encodeSigned(opts.code, opts.identifier, opts.requestAuthenticator, opts.attributes, opts.secret);
+  const field = responseField(opts.code, opts.requestAuthenticator, opts.requestCode);
+  const packet = encodeSigned(opts.code, opts.identifier, field, opts.attributes, opts.secret);
   authenticatorDigest(packet, opts.requestAuthenticator, opts.secret).copy(packet, 4);
   return packet;
 }

@@ -25,7 +25,7 @@ export const PacketCode = {
 /** One of {@link PacketCode}'s values. */
 export type PacketCode = (typeof PacketCode)[keyof typeof PacketCode];
 
-/** Attribute types (RFC 2865 §5, RFC 2866 §5, RFC 2868 §3, RFC 2869 §5, RFC 3162 §2, RFC 3579 §3, RFC 4072 §6). */
+/** Attribute types (RFC 2865 §5, RFC 2866 §5 (accounting), RFC 2868 §3, RFC 2869 §5, RFC 3162 §2, RFC 3579 §3, RFC 4072 §6). */
 export const Attr = {
   UserName: 1,
   UserPassword: 2,
@@ -45,7 +45,17 @@ export const Attr = {
   NasIdentifier: 32,
   ProxyState: 33,
   AcctStatusType: 40,
+  AcctDelayTime: 41,
+  AcctInputOctets: 42,
+  AcctOutputOctets: 43,
   AcctSessionId: 44,
+  AcctSessionTime: 46,
+  AcctInputPackets: 47,
+  AcctOutputPackets: 48,
+  AcctTerminateCause: 49,
+  AcctInputGigawords: 52,
+  AcctOutputGigawords: 53,
+  EventTimestamp: 55,
   NasPortType: 61,
   TunnelType: 64,
   TunnelMediumType: 65,
@@ -57,6 +67,9 @@ export const Attr = {
   NasIpv6Address: 95,
   EapKeyName: 102,
 } as const;
+
+/** Acct-Status-Type values (RFC 2866 §5.1); 9-15 (tunnels, failed) are stored but change no session. */
+export const AcctStatusTypeValue = { Start: 1, Stop: 2, InterimUpdate: 3, AccountingOn: 7, AccountingOff: 8 } as const;
 
 /** SMI Private Enterprise Codes used as Vendor-Id in Vendor-Specific attributes (RFC 2865 §5.26). */
 export const Vendor = { Microsoft: 311 } as const;

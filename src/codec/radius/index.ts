@@ -2,7 +2,7 @@
  * The RADIUS codec: pure functions from bytes to packets and back, no I/O, never throwing on
  * network input. See each module for the RFC rules it implements.
  */
-export { PacketCode, Attr, Vendor, MicrosoftAttr, TunnelTypeValue, TunnelMediumTypeValue } from './dictionary.ts';
+export { PacketCode, Attr, AcctStatusTypeValue, Vendor, MicrosoftAttr, TunnelTypeValue, TunnelMediumTypeValue } from './dictionary.ts';
 export {
   HEADER_LENGTH,
   MAX_PACKET_LENGTH,
@@ -34,3 +34,5 @@ export {
 } from './authenticator.ts';
 export type { MessageAuthenticatorResult, EncodeResponseOptions, EncodeRequestOptions } from './authenticator.ts';
 export { encryptUserPassword, decryptUserPassword, encryptMppeKey, decryptMppeKey, mppeKeyAttributes } from './crypt.ts';
+export { StreamFailure, RadiusStreamReader } from './stream.ts';
+export type { StreamResult } from './stream.ts';
