@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-export { parseCidr, parseCidrDetailed } from './cidr.ts';
+export { parseCidr, parseCidrDetailed, parseIpAddress } from './cidr.ts';
 export type { Cidr, CidrParseResult } from './cidr.ts';
 export { CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, loadConfig, parseConfig, redactConfig, resolveConfigPath } from './load.ts';
 export type { ParseConfigOptions } from './load.ts';

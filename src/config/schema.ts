@@ -12,6 +12,8 @@ import { secret } from './secrets.ts';
 import { LOG_LEVELS, normalizeSerial, SUBJECT_ATTRIBUTES, TLS_VERSIONS } from './types.ts';
 import type {
   AccountingConfig,
+  RadsecConfig,
+  RadsecPeerConfig,
   ClientConfig,
   Config,
   DecisionConfig,
@@ -338,6 +340,84 @@ function accountingSchema(baseDir: string) {
     .transform((a): AccountingConfig => ({ listen: a.listen, sink: a.sink, sessionTtlSeconds: a.session_ttl_seconds }));
 }
 
+const ipLiteral = z.string().refine((address) => isIP(address) !== 0, { error: 'must be an IPv4 or IPv6 address literal' });
+
+const radsecPeerSchema = z
+  .strictObject({
+    name: nameSchema,
+    // RFC 6614 §2.3: the shared secret over TLS is "radsec" unless both sides configure another.
+    secret: secret(z.string().min(1)).default('radsec'),
+    max_connections: integer(1, 1024).default(8),
+    match: z.strictObject({
+      san_dns: z.array(z.string().min(1)).default([]),
+      san_ip: z.array(ipLiteral).default([]),
+      subject_cn: z.array(z.string().min(1)).default([]),
+      nai_realm: z.array(z.string().min(1)).default([]),
+    }),
+  })
+  .superRefine(
+    (p, ctx) => {
+      const { san_dns, san_ip, subject_cn, nai_realm } = p.match;
+      if (san_dns.length + san_ip.length + subject_cn.length + nai_realm.length === 0) {
+        ctx.addIssue({ code: 'custom', input: p.match, path: ['match'], message: 'needs at least one of san_dns, san_ip, subject_cn, nai_realm' });
+      }
+    },
+    { when: noIssuesYet },
+  )
+  .transform(
+    (p): RadsecPeerConfig => ({
+      name: p.name,
+      secret: p.secret,
+      maxConnections: p.max_connections,
+      sanDns: p.match.san_dns,
+      sanIp: p.match.san_ip,
+      subjectCn: p.match.subject_cn,
+      naiRealm: p.match.nai_realm,
+    }),
+  );
+
+function radsecSchema(baseDir: string) {
+  const file = filePath(baseDir);
+  return z
+    .strictObject({
+      // RFC 6614 §2.1: RADIUS over TLS on TCP port 2083.
+      listen: z.array(listenSchema(2083)).default([]),
+      certificate: file.optional(),
+      private_key: file.optional(),
+      private_key_passphrase: secret(z.string().min(1)).optional(),
+      trust_anchors: z.array(file).default([]),
+      crl_files: z.array(file).default([]),
+      min_version: z.enum(TLS_VERSIONS).default('TLSv1.2'),
+      max_version: z.enum(TLS_VERSIONS).default('TLSv1.3'),
+      idle_timeout_seconds: integer(10, 86_400).default(600),
+      peers: z.array(radsecPeerSchema).default([]),
+    })
+    .superRefine(
+      (r, ctx) => {
+        const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', input: r, path: [path], message });
+        if (r.listen.length > 0 && r.trust_anchors.length === 0) issue('trust_anchors', 'required when RadSec listens');
+        if (r.listen.length > 0 && r.peers.length === 0) issue('peers', 'required when RadSec listens: no peer could connect');
+        if ((r.certificate === undefined) !== (r.private_key === undefined)) issue('private_key', 'certificate and private_key go together');
+        if (TLS_RANK[r.min_version] > TLS_RANK[r.max_version]) issue('min_version', `must not be above max_version (${r.max_version})`);
+      },
+      { when: noIssuesYet },
+    )
+    .transform(
+      (r): RadsecConfig => ({
+        listen: r.listen,
+        certificate: r.certificate,
+        privateKey: r.private_key,
+        ...(r.private_key_passphrase === undefined ? {} : { privateKeyPassphrase: r.private_key_passphrase }),
+        trustAnchors: r.trust_anchors,
+        crlFiles: r.crl_files,
+        minVersion: r.min_version,
+        maxVersion: r.max_version,
+        idleTimeoutSeconds: r.idle_timeout_seconds,
+        peers: r.peers,
+      }),
+    );
+}
+
 const logSchema = z
   .strictObject({
     level: z.enum(LOG_LEVELS).default('info'),
@@ -462,6 +542,7 @@ function reportDuplicates<T>(items: readonly T[], key: (item: T) => string, repo
 interface ReferenceDraft {
   readonly listen: readonly ListenConfig[];
   readonly accounting: AccountingConfig;
+  readonly radsec: RadsecConfig;
   readonly clients: readonly ClientDraft[];
   readonly policy: PolicyConfig;
 }
@@ -492,7 +573,18 @@ function checkReferences(c: ReferenceDraft, ctx: z.core.$RefinementCtx): void {
     (dup, first) =>
       issue(['clients', dup.index, 'address', dup.k], `${dup.cidr.text} is already used by clients[${first.index}]`),
   );
-  const clientNames = new Set(c.clients.map((client) => client.name));
+  reportDuplicates(
+    c.radsec.listen.map((listen, index) => ({ listen, index })),
+    ({ listen, index }) => (listen.port === 0 ? `ephemeral ${index}` : `${parseIpAddress(listen.address)?.toString('hex') ?? ''} ${listen.port}`),
+    (dup, first) => issue(['radsec', 'listen', dup.index], `same address and port as radsec.listen[${first.index}]`),
+  );
+  // Peers act as clients: one name space for logs, metrics and rules.
+  reportDuplicates(
+    [...c.clients.map((client) => ({ name: client.name, path: ['clients'] })), ...c.radsec.peers.map((peer, index) => ({ name: peer.name, path: ['radsec', 'peers', index, 'name'] }))],
+    (entry) => entry.name,
+    (dup) => issue(dup.path, `the name "${dup.name}" is already used by a client or peer`),
+  );
+  const clientNames = new Set([...c.clients.map((client) => client.name), ...c.radsec.peers.map((peer) => peer.name)]);
   c.policy.rules.forEach((rule, index) => {
     rule.match.client?.forEach((name, k) => {
       if (!clientNames.has(name)) issue(['policy', 'rules', index, 'match', 'client', k], `no client is named "${name}"`);
@@ -517,6 +609,7 @@ export function buildConfigSchema(options: SchemaOptions) {
       policy: policySchema,
       operations: operationsSchema.prefault({}),
       accounting: accountingSchema(options.baseDir).prefault({}),
+      radsec: radsecSchema(options.baseDir).prefault({}),
     })
     .superRefine((c, ctx) => checkReferences(c, ctx), { when: noIssuesYet })
     .transform(
@@ -529,6 +622,7 @@ export function buildConfigSchema(options: SchemaOptions) {
         policy: c.policy,
         operations: c.operations,
         accounting: c.accounting,
+        radsec: c.radsec,
       }),
     );
 }

@@ -250,6 +250,45 @@ export interface AccountingConfig {
   readonly sessionTtlSeconds: number;
 }
 
+/** One allowed RadSec peer (RFC 6614 §2.3): its certificate must match one of the lists. */
+export interface RadsecPeerConfig {
+  /** Unique among peers and clients: the client name in logs, metrics and rules. */
+  readonly name: string;
+  /** The RADIUS shared secret over TLS; "radsec" unless configured (RFC 6614 §2.3). Secret. */
+  readonly secret: string;
+  /** Connections this peer may hold open at once. */
+  readonly maxConnections: number;
+  /** dNSName SANs (any case). */
+  readonly sanDns: readonly string[];
+  /** iPAddress SANs, as IP literals. */
+  readonly sanIp: readonly string[];
+  /** Subject common names. */
+  readonly subjectCn: readonly string[];
+  /** NAIRealm SANs (RFC 7585 §2.2, any case). */
+  readonly naiRealm: readonly string[];
+}
+
+/** RADIUS over TLS (RFC 6614). Every path is absolute; none has been read yet. */
+export interface RadsecConfig {
+  /** TCP listeners (default port 2083); empty: RadSec is off. */
+  readonly listen: readonly ListenConfig[];
+  /** PEM server certificate chain for RadSec; undefined: `tls.certificate`. */
+  readonly certificate: string | undefined;
+  /** PEM private key; undefined: `tls.privateKey`. */
+  readonly privateKey: string | undefined;
+  /** Passphrase of the private key. Secret. */
+  readonly privateKeyPassphrase?: string;
+  /** PEM files of the CAs peer certificates must chain to. */
+  readonly trustAnchors: readonly string[];
+  /** CRLs for peer certificates; a revoked peer is refused, and its connections closed on reload. */
+  readonly crlFiles: readonly string[];
+  readonly minVersion: TlsVersion;
+  readonly maxVersion: TlsVersion;
+  /** A connection without traffic for this long (seconds) is closed. */
+  readonly idleTimeoutSeconds: number;
+  readonly peers: readonly RadsecPeerConfig[];
+}
+
 /** The whole validated configuration: deep-frozen. */
 export interface Config {
   /** RADIUS authentication listeners (UDP), at least one. */
@@ -262,6 +301,7 @@ export interface Config {
   readonly policy: PolicyConfig;
   readonly operations: OperationsConfig;
   readonly accounting: AccountingConfig;
+  readonly radsec: RadsecConfig;
   /**
    * Things that are allowed but unwise (short secrets, Message-Authenticator not required, a
    * client open to every address): the server logs each at start-up. Never contains a secret.

@@ -5,6 +5,8 @@
  * listeners feed the accounting session table and the record file; they are not drained, and
  * answer until stop.
  */
+import type { X509Certificate } from 'node:crypto';
+import { PacketCode } from '../codec/radius/index.ts';
 import type { Config } from '../config/index.ts';
 import { SessionTable } from '../eap/session-table.ts';
 import { PortcullisError } from '../errors.ts';
@@ -20,6 +22,7 @@ import { AccountingRequestHandler } from './accounting-handler.ts';
 import { recordLifetimes, warnExpiring } from './expiry-watch.ts';
 import { ReplyCache } from './reply-cache.ts';
 import { buildContext, type ServerContext } from './server-context.ts';
+import { RadsecListener, type PeerIdentity } from './radsec-listener.ts';
 import { UdpListener } from './udp-listener.ts';
 
 /** How long a reply stays cached for retransmissions (FreeRADIUS `cleanup_delay` is 5 s). */
@@ -52,6 +55,7 @@ export class RadiusServer {
   readonly #replies = new ReplyCache(REPLY_CACHE_MS);
   readonly #sessionStore: TlsSessionStore;
   readonly #accounting: Accounting;
+  readonly #radsec: RadsecListener[] = [];
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #logger: Logger;
   #context: ServerContext;
@@ -97,6 +101,11 @@ export class RadiusServer {
     return this.#accounting.listeners.map((listener) => listener.address);
   }
 
+  /** The bound RadSec (TCP) addresses, in configuration order; empty when RadSec is off. */
+  get radsecAddresses(): { address: string; port: number }[] {
+    return this.#radsec.map((listener) => listener.address);
+  }
+
   /** The accounting session table (read it; records come through the accounting listeners). */
   get accountingStore(): AccountingStore {
     return this.#accounting.store;
@@ -116,6 +125,7 @@ export class RadiusServer {
       accepting: !this.#draining,
       // Only when accounting is on: every accounting listener of the start-up configuration bound.
       ...(expected > 0 ? { accounting: listeners.length === expected } : {}),
+      ...(this.#context.config.radsec.listen.length > 0 ? { radsec: this.#radsec.length === this.#context.config.radsec.listen.length } : {}),
     };
     return { ready: Object.values(checks).every(Boolean), checks };
   }
@@ -138,9 +148,14 @@ export class RadiusServer {
       if (JSON.stringify(config.accounting) !== JSON.stringify(running.accounting)) {
         this.#logger.warn({ accounting: config.accounting }, 'accounting settings changed: they take effect at the next restart');
       }
+      if (radsecTlsChanged(config, running)) {
+        this.#logger.warn('RadSec listeners, certificate, trust anchors or TLS versions changed: they take effect at the next restart');
+      }
       this.#sessions.setLimits(sessionLimits(config));
       this.#context = context;
       this.#adopt(context);
+      // New peers and CRLs apply to open RadSec connections too: a peer now refused is closed.
+      for (const listener of this.#radsec) listener.recheck((chain) => this.#identifyPeer(chain));
       this.metrics.configReloads.inc({ result: 'success' });
     } catch (error) {
       this.metrics.configReloads.inc({ result: 'failure' });
@@ -171,7 +186,7 @@ export class RadiusServer {
     this.#draining = true;
     this.metrics.ready.set(0);
     for (const timer of this.#timers) clearInterval(timer);
-    await Promise.all([...this.#listeners, ...this.#accounting.listeners].map((listener) => listener.close()));
+    await Promise.all([...this.#listeners, ...this.#accounting.listeners, ...this.#radsec].map((listener) => listener.close()));
     await this.#accounting.sink?.close();
     this.#sessions.clear();
     this.metrics.sessionsInFlight.set(0);
@@ -214,11 +229,36 @@ export class RadiusServer {
         into.push(listener);
         this.#logger.info({ address: listener.address.address, port: listener.address.port }, what);
       }
+      const radsecTls = this.#context.radsec?.tls;
+      for (const listen of config.radsec.listen) {
+        if (radsecTls === undefined) break;
+        const listener = await RadsecListener.bind({
+          address: listen.address,
+          port: listen.port,
+          tls: radsecTls,
+          identify: (chain) => this.#identifyPeer(chain),
+          // RFC 6614 §2.1: one connection carries authentication and accounting alike.
+          handle: (packet, source, client) =>
+            (packet[0] === PacketCode.AccountingRequest ? accounting : handler).handle(packet, source, client),
+          idleTimeoutMs: config.radsec.idleTimeoutSeconds * 1000,
+          metrics: this.metrics,
+          logger: this.#logger,
+        });
+        this.#radsec.push(listener);
+        this.#logger.info({ address: listener.address.address, port: listener.address.port }, 'RadSec listener bound');
+      }
     } catch (error) {
-      await Promise.all([...this.#listeners, ...this.#accounting.listeners].map((listener) => listener.close()));
+      await Promise.all([...this.#listeners, ...this.#accounting.listeners, ...this.#radsec].map((listener) => listener.close()));
       await this.#accounting.sink?.close();
       throw new PortcullisError('listen-failed', `cannot bind a RADIUS listener: ${(error as Error).message}`, { cause: error });
     }
+  }
+
+  /** Identifies a RadSec peer with the context in force. */
+  #identifyPeer(chain: readonly X509Certificate[]): PeerIdentity {
+    const radsec = this.#context.radsec;
+    if (radsec === undefined) return { ok: false, reason: 'unknown-peer', detail: 'RadSec is not configured any more' };
+    return radsec.identify(chain);
   }
 
   /** Publishes what a (new) context brings: gauges, CRL and expiry log lines. */
@@ -270,4 +310,13 @@ async function openAccounting(config: Config): Promise<Accounting> {
 
 function sessionLimits(config: Config) {
   return { maxSessions: config.eap.maxSessions, idleTimeoutMs: config.eap.idleTimeoutSeconds * 1000 };
+}
+
+/** Whether the parts of RadSec that are bound at start-up differ between two configurations. */
+function radsecTlsChanged(next: Config, running: Config): boolean {
+  const bound = (config: Config) => {
+    const { listen, certificate, privateKey, trustAnchors, minVersion, maxVersion } = config.radsec;
+    return JSON.stringify({ listen, certificate, privateKey, trustAnchors, minVersion, maxVersion });
+  };
+  return bound(next) !== bound(running);
 }

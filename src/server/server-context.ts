@@ -14,6 +14,8 @@ import { AccessPolicy } from '../policy/decide.ts';
 import type { TlsSessionStore } from '../store/ports.ts';
 import { TlsEngine } from '../tls/engine.ts';
 import { ClientTable } from './client-table.ts';
+import type { PeerIdentity, RadsecTlsSettings } from './radsec-listener.ts';
+import { peerIdentifier } from './radsec-peers.ts';
 
 /** What a certificate of the configured PKI is to the server. */
 export type CertificateKind = 'server' | 'trust-anchor' | 'intermediate';
@@ -26,9 +28,17 @@ export interface CertificateLifetime {
   readonly notAfter: Date;
 }
 
+/** RadSec as one configuration sets it up (RFC 6614). */
+export interface RadsecContext {
+  readonly tls: RadsecTlsSettings;
+  readonly identify: (chain: readonly X509Certificate[]) => PeerIdentity;
+}
+
 /** The configuration and what was built from it. */
 export interface ServerContext {
   readonly config: Config;
+  /** Undefined when RadSec does not listen. */
+  readonly radsec: RadsecContext | undefined;
   readonly engine: TlsEngine;
   readonly policy: AccessPolicy;
   readonly clients: ClientTable;
@@ -68,6 +78,7 @@ export async function buildContext(config: Config, sessionStore: TlsSessionStore
   });
   return {
     config,
+    radsec: await buildRadsec(config, serverChain.pem),
     engine,
     policy: new AccessPolicy(config.policy, { requireClientAuthEku: config.tls.requireClientAuthEku, crls }),
     clients: new ClientTable(config.clients),
@@ -77,6 +88,33 @@ export async function buildContext(config: Config, sessionStore: TlsSessionStore
       ...[...serverChain.certificates.slice(1), ...intermediates.flatMap((file) => file.certificates)].map(lifetime('intermediate')),
     ].filter(unique),
     crls: crls.crls,
+  };
+}
+
+/** Reads the RadSec PKI: its own certificate or the EAP-TLS one, the peer CAs and CRLs. */
+async function buildRadsec(config: Config, eapCertificateChain: Buffer): Promise<RadsecContext | undefined> {
+  const radsec = config.radsec;
+  if (radsec.listen.length === 0) return undefined;
+  const anchors = await Promise.all(radsec.trustAnchors.map((path) => readCertificates(path, 'RadSec trust anchor file')));
+  const crls = await CrlSet.load(
+    await Promise.all(radsec.crlFiles.map(async (path) => ({ path, data: await read(path, 'RadSec CRL file') }))),
+    anchors.flatMap((file) => file.certificates),
+  );
+  // The schema lets certificate and private_key only come together; without them RadSec uses the EAP-TLS pair.
+  const own =
+    radsec.certificate !== undefined && radsec.privateKey !== undefined
+      ? { certificate: radsec.certificate, key: radsec.privateKey, passphrase: radsec.privateKeyPassphrase }
+      : undefined;
+  return {
+    tls: {
+      certificateChain: own === undefined ? eapCertificateChain : (await readCertificates(own.certificate, 'RadSec certificate')).pem,
+      privateKey: await read(own?.key ?? config.tls.privateKey, 'RadSec private key'),
+      privateKeyPassphrase: own === undefined ? config.tls.privateKeyPassphrase : own.passphrase,
+      caCertificates: anchors.map((file) => file.pem),
+      minVersion: radsec.minVersion,
+      maxVersion: radsec.maxVersion,
+    },
+    identify: peerIdentifier(radsec.peers, crls, () => new Date()),
   };
 }
 
