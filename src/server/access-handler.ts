@@ -39,7 +39,6 @@ import {
 import type { ServerContext } from './server-context.ts';
 import { answerStatusServer } from './status-server.ts';
 
-
 /** Octets of a reply that are not EAP-Message nor Proxy-State: header, Message-Authenticator, State. */
 const CHALLENGE_FIXED_OCTETS = 20 + 18 + 18;
 /** EAP header, Type, EAP-TLS flags and length field around each TLS fragment (RFC 5216 §3.1). */
