@@ -16,6 +16,11 @@ import { peerChain } from '../tls/engine.ts';
 import type { Source } from './request-intake.ts';
 import type { RadiusClient } from './client-table.ts';
 
+/** Connections a listener holds at once, handshakes included: bounds what unauthenticated peers can take. */
+const MAX_CONNECTIONS = 1024;
+/** After a graceful end, how long a peer may take to close its side before the socket is destroyed. */
+const CLOSE_GRACE_MS = 2_000;
+
 /** TLS settings of the listener, read from files by the caller. */
 export interface RadsecTlsSettings {
   readonly certificateChain: Buffer;
@@ -84,6 +89,7 @@ export class RadsecListener {
       rejectUnauthorized: true,
       handshakeTimeout: 10_000,
     });
+    server.maxConnections = MAX_CONNECTIONS;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port, options.address, () => {
@@ -121,10 +127,16 @@ export class RadsecListener {
     return closed;
   }
 
-  /** Stops accepting and ends every connection once its pending writes are flushed. */
+  /**
+   * Stops accepting and ends every connection once its pending writes are flushed; a peer that
+   * does not close its side within a grace period is cut, so that shutdown cannot hang.
+   */
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    for (const connection of this.#connections) connection.socket.end();
+    for (const { socket } of this.#connections) {
+      socket.end();
+      setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+    }
     await closed;
   }
 
