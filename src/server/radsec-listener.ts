@@ -71,7 +71,12 @@ export class RadsecListener {
     server.on('secureConnection', (socket: TLSSocket) => this.#accept(socket));
     server.on('tlsClientError', (error: Error & { code?: string }, socket: TLSSocket) => {
       options.metrics.radsecConnections.inc({ result: 'tls-refused' });
-      options.logger.info({ event: 'radsec-refused', reason: 'tls-refused', peer: socket.remoteAddress, error: error.code ?? error.message }, 'RadSec peer refused during the handshake');
+      // A chain that fails verification surfaces as a reset: the verification error says why.
+      const why: unknown = socket.authorizationError ?? error.code ?? error.message;
+      options.logger.info(
+        { event: 'radsec-refused', reason: 'tls-refused', peer: socket.remoteAddress, error: String(why) },
+        'RadSec peer refused during the handshake',
+      );
     });
   }
 

@@ -65,6 +65,8 @@ export interface TestServerOptions {
   readonly operationsYaml?: string;
   /** A whole `accounting:` block, e.g. with `listen: [{ address: 127.0.0.1, port: 0 }]`. */
   readonly accountingYaml?: string;
+  /** A whole `radsec:` block, e.g. with `listen: [{ address: 127.0.0.1, port: 0 }]` and `peers`. */
+  readonly radsecYaml?: string;
 }
 
 /** A running test server. */
@@ -83,13 +85,9 @@ export interface TestServer {
   metric(name: string, labels?: Record<string, string>): Promise<number>;
 }
 
-/** Starts a server; `t.teardown` stops it. */
-export async function startTestServer(
-  t: { teardown: (fn: () => unknown) => void },
-  options: TestServerOptions = {},
-): Promise<TestServer> {
-  const pki = await testPki();
-  const yaml = `
+/** The configuration text {@link startTestServer} starts from; also what a test reloads with changes. */
+export function testServerYaml(pki: DevPkiPaths, options: TestServerOptions = {}): string {
+  return `
 listen:
   - address: 127.0.0.1
     port: 0
@@ -110,8 +108,17 @@ operations:
     port: 0
 ${options.operationsYaml ?? ''}
 ${options.accountingYaml ?? ''}
+${options.radsecYaml ?? ''}
 `;
-  const config = parseConfig(yaml, 'test-server.yaml');
+}
+
+/** Starts a server; `t.teardown` stops it. */
+export async function startTestServer(
+  t: { teardown: (fn: () => unknown) => void },
+  options: TestServerOptions = {},
+): Promise<TestServer> {
+  const pki = await testPki();
+  const config = parseConfig(testServerYaml(pki, options), 'test-server.yaml');
   const logs: Record<string, unknown>[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
