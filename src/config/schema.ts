@@ -290,11 +290,14 @@ const policySchema = z
 // ---------------------------------------------------------------------------------------------
 // Sections
 
+/** An IPv4 or IPv6 address literal. */
+const ipLiteral = z.string().refine((address) => isIP(address) !== 0, { error: 'must be an IPv4 or IPv6 address literal' });
+
 /** A UDP listener; `defaultPort` is 1812 for authentication (RFC 2865 §3), 1813 for accounting (RFC 2866). */
 function listenSchema(defaultPort: number) {
   return z
     .strictObject({
-      address: z.string().refine((address) => isIP(address) !== 0, { error: 'must be an IPv4 or IPv6 address literal' }),
+      address: ipLiteral,
       port: integer(0, 65535).default(defaultPort),
     })
     .transform((l): ListenConfig => ({ address: l.address, family: isIP(l.address) === 4 ? 4 : 6, port: l.port }));
@@ -303,10 +306,7 @@ function listenSchema(defaultPort: number) {
 const httpSchema = z
   .strictObject({
     enabled: z.boolean().default(true),
-    address: z
-      .string()
-      .refine((address) => isIP(address) !== 0, { error: 'must be an IPv4 or IPv6 address literal' })
-      .default('127.0.0.1'),
+    address: ipLiteral.default('127.0.0.1'),
     port: integer(0, 65535).default(9812),
   })
   .transform((h): HttpConfig => ({ enabled: h.enabled, address: h.address, port: h.port }));
@@ -339,8 +339,6 @@ function accountingSchema(baseDir: string) {
     })
     .transform((a): AccountingConfig => ({ listen: a.listen, sink: a.sink, sessionTtlSeconds: a.session_ttl_seconds }));
 }
-
-const ipLiteral = z.string().refine((address) => isIP(address) !== 0, { error: 'must be an IPv4 or IPv6 address literal' });
 
 const radsecPeerSchema = z
   .strictObject({
