@@ -28,7 +28,6 @@ import { packetCodeName } from './packet-names.ts';
 import type { ReplyCache } from './reply-cache.ts';
 import { acceptAttributes, challengeAttributes, rejectAttributes } from './reply-attributes.ts';
 import {
-  MAX_PROXY_STATE_OCTETS,
   checkDuplicate,
   drop,
   intake,
@@ -106,8 +105,8 @@ export class AccessRequestHandler {
     const authenticity = this.#checkMessageAuthenticator(packet, nas);
     if (authenticity !== undefined) return this.#drop(authenticity, source);
 
-    const proxyState = proxyStateOf(packet);
-    if (proxyState.octets > MAX_PROXY_STATE_OCTETS) return this.#drop('proxy-state-too-long', source);
+    const proxyState = proxyStateOf(this.#deps, packet, source);
+    if (proxyState === undefined) return undefined;
 
     const seen = checkDuplicate(this.#deps, replies, packet, source, now());
     if (seen.kind === 'replay') return seen.reply;

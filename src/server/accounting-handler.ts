@@ -17,7 +17,6 @@ import type { RadiusClient } from './client-table.ts';
 import { packetCodeName } from './packet-names.ts';
 import type { ReplyCache } from './reply-cache.ts';
 import {
-  MAX_PROXY_STATE_OCTETS,
   checkDuplicate,
   drop,
   intake,
@@ -65,8 +64,8 @@ export class AccountingRequestHandler {
     if (!verifyAccountingRequestAuthenticator(packet, nas.secret)) return drop(deps, 'bad-request-authenticator', source);
     // RFC 3579 §3.2: a Message-Authenticator, optional here, must verify when present.
     if (verifyMessageAuthenticator(packet, nas.secret) === 'invalid') return drop(deps, 'bad-message-authenticator', source);
-    const proxyState = proxyStateOf(packet);
-    if (proxyState.octets > MAX_PROXY_STATE_OCTETS) return drop(deps, 'proxy-state-too-long', source);
+    const proxyState = proxyStateOf(deps, packet, source);
+    if (proxyState === undefined) return undefined;
     const record = accountingRecordOf(packet, nas.name, deps.now());
     if (record === undefined) return drop(deps, 'malformed-accounting', source);
 

@@ -75,13 +75,21 @@ export function drop(deps: IntakeDeps, reason: DropReason, source: Source): unde
 }
 
 /** The Proxy-State attributes of a request, to echo in the reply, and the octets they take. */
-export function proxyStateOf(packet: RadiusPacket): { readonly attributes: RadiusAttribute[]; readonly octets: number } {
+export interface ProxyState {
+  readonly attributes: RadiusAttribute[];
+  readonly octets: number;
+}
+
+/**
+ * The Proxy-State a request carries, to echo in the reply; undefined, counted and dropped as
+ * `proxy-state-too-long`, when more than {@link MAX_PROXY_STATE_OCTETS} could not fit in a reply.
+ */
+export function proxyStateOf(deps: IntakeDeps, packet: RadiusPacket, source: Source): ProxyState | undefined {
   const values = getAttributes(packet, Attr.ProxyState);
-  return {
-    // RFC 2865 §5.33: Proxy-State is copied unmodified and in order into the reply.
-    attributes: values.map((value) => ({ type: Attr.ProxyState, value })),
-    octets: values.reduce((sum, value) => sum + 2 + value.length, 0),
-  };
+  const octets = values.reduce((sum, value) => sum + 2 + value.length, 0);
+  if (octets > MAX_PROXY_STATE_OCTETS) return drop(deps, 'proxy-state-too-long', source);
+  // RFC 2865 §5.33: Proxy-State is copied unmodified and in order into the reply.
+  return { attributes: values.map((value) => ({ type: Attr.ProxyState, value })), octets };
 }
 
 /** How a request stands against the reply cache: new (with its key), or answered without work. */

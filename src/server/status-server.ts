@@ -6,7 +6,7 @@
  */
 import { PacketCode, encodeResponse, verifyMessageAuthenticator } from '../codec/radius/index.ts';
 import { packetCodeName } from './packet-names.ts';
-import { MAX_PROXY_STATE_OCTETS, drop, proxyStateOf, type Intake, type IntakeDeps, type Source } from './request-intake.ts';
+import { drop, proxyStateOf, type Intake, type IntakeDeps, type Source } from './request-intake.ts';
 
 /** The port a Status-Server came to; a metric label. */
 export type StatusServerPort = 'auth' | 'accounting';
@@ -25,8 +25,8 @@ export function answerStatusServer(deps: IntakeDeps, request: Intake, source: So
   const mac = verifyMessageAuthenticator(packet, client.secret);
   if (mac === 'missing') return drop(deps, 'missing-message-authenticator', source);
   if (mac === 'invalid') return drop(deps, 'bad-message-authenticator', source);
-  const proxyState = proxyStateOf(packet);
-  if (proxyState.octets > MAX_PROXY_STATE_OCTETS) return drop(deps, 'proxy-state-too-long', source);
+  const proxyState = proxyStateOf(deps, packet, source);
+  if (proxyState === undefined) return undefined;
   const code = port === 'auth' ? PacketCode.AccessAccept : PacketCode.AccountingResponse;
   const reply = encodeResponse({
     code,
