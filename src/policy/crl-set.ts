@@ -1,7 +1,8 @@
 /**
  * Certificate revocation lists loaded from files (RFC 5280 §5): each CRL is matched to the CA
  * that issued it by name and verified with that CA's key before it is used. Revoked serials are
- * indexed per issuing CA for a constant-time lookup on every authentication.
+ * indexed per issuing CA for a constant-time lookup on every authentication. The parse, verify
+ * and index steps are exported for the CRLs fetched over HTTP (`remote-crls.ts`).
  */
 import type { X509Certificate } from 'node:crypto';
 import { PortcullisError } from '../errors.ts';
@@ -10,7 +11,7 @@ import { normalizeSerial } from '../config/index.ts';
 
 /** One verified CRL. */
 export interface LoadedCrl {
-  /** The file it came from. */
+  /** Where it came from: the file path, or the URL it was fetched from. */
   readonly source: string;
   /** SHA-256 fingerprint (Node's format) of the CA that signed it. */
   readonly issuerFingerprint: string;
@@ -46,34 +47,24 @@ export class CrlSet {
     files: readonly { path: string; data: Buffer }[],
     cas: readonly X509Certificate[],
   ): Promise<CrlSet> {
-    const issuers = cas.map((ca) => ({ node: ca, peculiar: new x509.X509Certificate(ca.raw) }));
     const byIssuer = new Map<string, LoadedCrl>();
     for (const file of files) {
       const blocks = derBlocks(file.data, 'X509 CRL');
       // A file that holds no CRL (a certificate listed by mistake) would silently turn revocation off.
       if (blocks.length === 0) throw new PortcullisError('crl-unparseable', `${file.path}: holds no CRL`);
       for (const der of blocks) {
-        const crl = parseCrl(der, file.path);
-        const named = issuers.filter((ca) => ca.peculiar.subject === crl.issuer);
-        if (named.length === 0) {
-          throw new PortcullisError('crl-unknown-issuer', `${file.path}: CRL issuer "${crl.issuer}" is not a configured CA`);
+        const crl = parseCrl(der);
+        if (crl === undefined) throw new PortcullisError('crl-unparseable', `${file.path}: not a CRL`);
+        const signer = await crlSigner(crl, cas);
+        if (!signer.ok) {
+          throw signer.reason === 'wrong-issuer'
+            ? new PortcullisError('crl-unknown-issuer', `${file.path}: CRL issuer "${crl.issuer}" is not a configured CA`)
+            : new PortcullisError('crl-bad-signature', `${file.path}: CRL signature does not verify with "${crl.issuer}"`);
         }
-        // A renewed CA keeps its name under a new key: the issuer is the one whose key verifies.
-        const issuer = await findSigner(crl, named);
-        if (issuer === undefined) {
-          throw new PortcullisError('crl-bad-signature', `${file.path}: CRL signature does not verify with "${crl.issuer}"`);
-        }
-        const previous = byIssuer.get(issuer.node.fingerprint256);
+        const previous = byIssuer.get(signer.issuer.fingerprint256);
         // Several CRLs of one CA: the most recent one is in force.
         if (previous !== undefined && previous.thisUpdate >= crl.thisUpdate) continue;
-        byIssuer.set(issuer.node.fingerprint256, {
-          source: file.path,
-          issuerFingerprint: issuer.node.fingerprint256,
-          issuerText: crl.issuer,
-          thisUpdate: crl.thisUpdate,
-          nextUpdate: crl.nextUpdate,
-          revoked: new Set(crl.entries.map((entry) => normalizeSerial(entry.serialNumber) ?? entry.serialNumber)),
-        });
+        byIssuer.set(signer.issuer.fingerprint256, loadedCrl(crl, file.path, signer.issuer));
       }
     }
     return new CrlSet(byIssuer);
@@ -88,23 +79,54 @@ export class CrlSet {
   status(issuer: X509Certificate, serial: string): CrlStatus {
     const crl = this.#byIssuer.get(issuer.fingerprint256);
     if (crl === undefined) return 'no-crl';
-    return crl.revoked.has(normalizeSerial(serial) ?? serial) ? 'revoked' : 'not-revoked';
+    return isRevoked(crl, serial) ? 'revoked' : 'not-revoked';
   }
 }
 
-async function findSigner<T extends { peculiar: x509.X509Certificate }>(crl: x509.X509Crl, candidates: readonly T[]): Promise<T | undefined> {
-  for (const candidate of candidates) {
-    if (await crl.verify({ publicKey: candidate.peculiar.publicKey }).catch(() => false)) return candidate;
-  }
-  return undefined;
+/** Whether `serial` (any of the forms config's `normalizeSerial` accepts) is listed on `crl`. */
+export function isRevoked(crl: LoadedCrl, serial: string): boolean {
+  return crl.revoked.has(normalizeSerial(serial) ?? serial);
 }
 
-function parseCrl(der: Buffer, path: string): x509.X509Crl {
+/** Parses one DER CRL (RFC 5280 §5.1); undefined when the bytes are not a CRL. */
+export function parseCrl(der: Uint8Array): x509.X509Crl | undefined {
   try {
     return new x509.X509Crl(der);
-  } catch (error) {
-    throw new PortcullisError('crl-unparseable', `${path}: not a CRL`, { cause: error });
+  } catch {
+    return undefined;
   }
+}
+
+/** Which of the candidate CAs issued a CRL, or why none did. */
+export type CrlSigner =
+  | { readonly ok: true; readonly issuer: X509Certificate }
+  | { readonly ok: false; readonly reason: 'wrong-issuer' | 'bad-signature' };
+
+/**
+ * The candidate CA that issued `crl`: its subject equals the CRL issuer name (RFC 5280 §6.3.3
+ * (b)(1)) and its public key verifies the CRL signature (RFC 5280 §6.3.3 (g)). A renewed CA keeps
+ * its name under a new key, so among CAs of one name the issuer is the one whose key verifies.
+ * 'wrong-issuer' when no candidate bears the name, 'bad-signature' when none of those verifies.
+ */
+export async function crlSigner(crl: x509.X509Crl, candidates: readonly X509Certificate[]): Promise<CrlSigner> {
+  const named = candidates.map((node) => ({ node, peculiar: new x509.X509Certificate(node.raw) })).filter((ca) => ca.peculiar.subject === crl.issuer);
+  if (named.length === 0) return { ok: false, reason: 'wrong-issuer' };
+  for (const candidate of named) {
+    if (await crl.verify({ publicKey: candidate.peculiar.publicKey }).catch(() => false)) return { ok: true, issuer: candidate.node };
+  }
+  return { ok: false, reason: 'bad-signature' };
+}
+
+/** A CRL whose signature `issuer` verified, indexed for lookups; `source` says where it came from. */
+export function loadedCrl(crl: x509.X509Crl, source: string, issuer: X509Certificate): LoadedCrl {
+  return {
+    source,
+    issuerFingerprint: issuer.fingerprint256,
+    issuerText: crl.issuer,
+    thisUpdate: crl.thisUpdate,
+    nextUpdate: crl.nextUpdate,
+    revoked: new Set(crl.entries.map((entry) => normalizeSerial(entry.serialNumber) ?? entry.serialNumber)),
+  };
 }
 
 /**
