@@ -12,3 +12,5 @@ export type { ParseConfigOptions } from './load.ts';
 export { REDACTED } from './secrets.ts';
 export { LOG_LEVELS, normalizeSerial, SUBJECT_ATTRIBUTES, TLS_VERSIONS } from './types.ts';
 export type * from './types.ts';
+export { IDENTITY_KEYS, IDENTITY_STATUSES } from './types-checks.ts';
+export type * from './types-checks.ts';

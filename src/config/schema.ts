@@ -8,8 +8,10 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseCidrDetailed, parseIpAddress } from './cidr.ts';
 import { secret } from './secrets.ts';
+import { identityMatchSchema, identitySchema, revocationSchema } from './schema-checks.ts';
 import { attributeText, compact, filePath, integer, matcherList, MAX_INT31, nameSchema, noIssuesYet, oneOrMany, REASON_PATTERN } from './schema-parts.ts';
 import { LOG_LEVELS, normalizeSerial, SUBJECT_ATTRIBUTES, TLS_VERSIONS } from './types.ts';
+import type { IdentityConfig, RevocationConfig } from './types-checks.ts';
 import type {
   AccountingConfig,
   RadsecConfig,
@@ -76,6 +78,7 @@ const matchSchema = z
     nas_identifier: matcherList.optional(),
     called_station_id: matcherList.optional(),
     ssid: matcherList.optional(),
+    identity: identityMatchSchema.optional(),
   })
   .transform(
     (m): MatchConfig =>
@@ -92,6 +95,7 @@ const matchSchema = z
         nasIdentifier: m.nas_identifier,
         calledStationId: m.called_station_id,
         ssid: m.ssid,
+        identity: m.identity,
       }),
   );
 
@@ -442,6 +446,9 @@ interface ReferenceDraft {
   readonly radsec: RadsecConfig;
   readonly clients: readonly ClientDraft[];
   readonly policy: PolicyConfig;
+  readonly tls: TlsConfig;
+  readonly revocation: RevocationConfig;
+  readonly identity: IdentityConfig;
 }
 
 /** Checks across sections: duplicate listeners, client names and networks; rules naming unknown clients. */
@@ -482,11 +489,23 @@ function checkReferences(c: ReferenceDraft, ctx: z.core.$RefinementCtx): void {
     (dup) => issue(dup.path, `the name "${dup.name}" is already used by a client or peer`),
   );
   const clientNames = new Set([...c.clients.map((client) => client.name), ...c.radsec.peers.map((peer) => peer.name)]);
+  const lookupNames = new Set(c.identity.lookups.map((lookup) => lookup.name));
   c.policy.rules.forEach((rule, index) => {
     rule.match.client?.forEach((name, k) => {
       if (!clientNames.has(name)) issue(['policy', 'rules', index, 'match', 'client', k], `no client is named "${name}"`);
     });
+    const lookup = rule.match.identity?.lookup;
+    if (lookup !== undefined && !lookupNames.has(lookup)) issue(['policy', 'rules', index, 'match', 'identity', 'lookup'], `no identity lookup is named "${lookup}"`);
+    if (rule.match.identity !== undefined && lookupNames.size === 0) issue(['policy', 'rules', index, 'match', 'identity'], 'needs identity.lookups');
   });
+  // Profiles and lookups name trust anchors by file: each must be one of tls.trust_anchors.
+  const anchors = new Set(c.tls.trustAnchors);
+  const checkAnchors = (list: readonly string[] | undefined, path: (string | number)[]): void =>
+    list?.forEach((anchor, k) => {
+      if (!anchors.has(anchor)) issue([...path, 'trust_anchors', k], `${anchor} is not one of tls.trust_anchors`);
+    });
+  c.revocation.profiles.forEach((profile, index) => checkAnchors(profile.trustAnchors, ['revocation', 'profiles', index]));
+  c.identity.lookups.forEach((lookup, index) => checkAnchors(lookup.trustAnchors, ['identity', 'lookups', index]));
 }
 
 /** `listen[0]`, `accounting.listen[1]`: a path as the YAML reads. */
@@ -507,6 +526,8 @@ export function buildConfigSchema(options: SchemaOptions) {
       operations: operationsSchema.prefault({}),
       accounting: accountingSchema(options.baseDir).prefault({}),
       radsec: radsecSchema(options.baseDir).prefault({}),
+      revocation: revocationSchema(options.baseDir).prefault({}),
+      identity: identitySchema(options.baseDir).prefault({}),
     })
     .superRefine((c, ctx) => checkReferences(c, ctx), { when: noIssuesYet })
     .transform(
@@ -520,6 +541,8 @@ export function buildConfigSchema(options: SchemaOptions) {
         operations: c.operations,
         accounting: c.accounting,
         radsec: c.radsec,
+        revocation: c.revocation,
+        identity: c.identity,
       }),
     );
 }

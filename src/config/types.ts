@@ -7,6 +7,7 @@
  * See docs/configuration.md for the YAML (snake_case) side.
  */
 import type { Cidr } from './cidr.ts';
+import type { IdentityConfig, IdentityMatchConfig, RevocationConfig } from './types-checks.ts';
 
 /** Log levels, most severe first (pino's names). */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -165,6 +166,8 @@ export interface MatchConfig {
   readonly calledStationId?: MatcherList;
   /** The SSID: the part of Called-Station-Id after the first ':' (RFC 3580 §3.20). */
   readonly ssid?: MatcherList;
+  /** The identity provider's answer: status and group membership. */
+  readonly identity?: IdentityMatchConfig;
 }
 
 /** Extra attributes of an Access-Accept. */
@@ -302,6 +305,10 @@ export interface Config {
   readonly operations: OperationsConfig;
   readonly accounting: AccountingConfig;
   readonly radsec: RadsecConfig;
+  /** Live revocation checks (CRLs from URLs, OCSP) per trust anchor. */
+  readonly revocation: RevocationConfig;
+  /** Identity providers and how certificates map to their users and devices. */
+  readonly identity: IdentityConfig;
   /**
    * Things that are allowed but unwise (short secrets, Message-Authenticator not required, a
    * client open to every address): the server logs each at start-up. Never contains a secret.

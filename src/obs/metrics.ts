@@ -150,10 +150,62 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  /** Revocation answers per authentication, by source and result. */
+  readonly revocationChecks = new Counter({
+    name: 'portcullis_revocation_checks_total',
+    help: 'Revocation answers used in decisions, by source (ocsp, crl), result (good, revoked, unknown, stale, unavailable) and cached (true: from memory)',
+    labelNames: ['source', 'result', 'cached'] as const,
+    registers: [this.registry],
+  });
+
+  /** Time spent asking an OCSP responder or fetching a CRL during an authentication. */
+  readonly revocationSeconds = new Histogram({
+    name: 'portcullis_revocation_check_duration_seconds',
+    help: 'Time an authentication waited for a live revocation answer (cache misses only), by source',
+    labelNames: ['source'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  /** Identity-provider answers per authentication. */
+  readonly identityLookups = new Counter({
+    name: 'portcullis_identity_lookups_total',
+    help: 'Identity-provider answers used in decisions, by provider, status (active, disabled, not-found, unavailable) and cached (true: from memory)',
+    labelNames: ['provider', 'status', 'cached'] as const,
+    registers: [this.registry],
+  });
+
+  /** Time spent waiting for an identity provider. */
+  readonly identitySeconds = new Histogram({
+    name: 'portcullis_identity_lookup_duration_seconds',
+    help: 'Time an authentication waited for an identity provider (cache misses only), by provider',
+    labelNames: ['provider'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  /** Authentications let through although a live check could not answer (fail-open). */
+  readonly failOpen = new Counter({
+    name: 'portcullis_fail_open_total',
+    help: 'Decisions made although a live check could not answer and its fail mode is accept, by check (revocation, identity)',
+    labelNames: ['check'] as const,
+    registers: [this.registry],
+  });
+
+  /** CRL fetches from URLs, by result. */
+  readonly crlFetches = new Counter({
+    name: 'portcullis_crl_fetches_total',
+    help: 'CRL downloads from URLs, by result (fetched, failed)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     // Series that alerts watch with increase(): present at 0 from the start, so the first event counts.
     for (const result of ['success', 'failure'] as const) this.configReloads.inc({ result }, 0);
     for (const cap of ['total', 'client'] as const) this.sessionCapHits.inc({ cap }, 0);
+    for (const check of ['revocation', 'identity'] as const) this.failOpen.inc({ check }, 0);
+    for (const result of ['fetched', 'failed'] as const) this.crlFetches.inc({ result }, 0);
   }
 
   /** Adds the process metrics (CPU, memory, event loop lag) to the registry. */

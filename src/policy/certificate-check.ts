@@ -6,6 +6,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { certificateFacts, type CertificateFacts } from './certificate-facts.ts';
 import type { CrlSet } from './crl-set.ts';
+import type { RevocationRefusal } from './revocation.ts';
 
 /** id-kp-clientAuth (RFC 5280 §4.2.1.12). */
 const CLIENT_AUTH_EKU = '1.3.6.1.5.5.7.3.2';
@@ -18,7 +19,8 @@ export type CertificateRejection =
   | 'untrusted-issuer'
   | 'certificate-revoked'
   | 'certificate-invalid'
-  | 'missing-client-auth-eku';
+  | 'missing-client-auth-eku'
+  | RevocationRefusal;
 
 /** The peer's certificates as the TLS engine reports them. */
 export interface PeerCertificates {

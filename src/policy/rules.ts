@@ -2,9 +2,10 @@
  * Ordered access rules: the first rule whose conditions all hold decides; otherwise the explicit
  * default does. Conditions match certificate fields, the EAP identity and NAS facts.
  */
-import type { DecisionConfig, MatchConfig, Matcher, MatcherList, NameMatchConfig, PolicyConfig, SubjectAttribute } from '../config/index.ts';
+import type { DecisionConfig, IdentityMatchConfig, MatchConfig, Matcher, MatcherList, NameMatchConfig, PolicyConfig, SubjectAttribute } from '../config/index.ts';
 import { assertNever } from '../errors.ts';
 import type { CertificateFacts, NameAttributes } from './certificate-facts.ts';
+import type { IdentityResult } from './identity/identity-lookups.ts';
 
 /** What the NAS told us about the request (RFC 2865 §5, RFC 3580 §3). */
 export interface RequestFacts {
@@ -26,10 +27,17 @@ export interface RuleMatch {
 /** The name under which the default decision is logged. */
 export const DEFAULT_RULE = 'default';
 
-/** Applies the rules in order. */
-export function evaluateRules(policy: PolicyConfig, certificate: CertificateFacts, request: RequestFacts): RuleMatch {
+/** Applies the rules in order; `identity` holds the identity-provider answers (none without lookups). */
+export function evaluateRules(
+  policy: PolicyConfig,
+  certificate: CertificateFacts,
+  request: RequestFacts,
+  identity: readonly IdentityResult[] = [],
+): RuleMatch {
   for (const rule of policy.rules) {
-    if (conditionsHold(rule.match, certificate, request)) return { rule: rule.name, decision: rule.decision };
+    if (conditionsHold(rule.match, certificate, request) && identityHolds(rule.match.identity, identity)) {
+      return { rule: rule.name, decision: rule.decision };
+    }
   }
   return { rule: DEFAULT_RULE, decision: policy.default };
 }
@@ -55,6 +63,17 @@ function conditionsHold(match: MatchConfig, certificate: CertificateFacts, reque
     anyHolds(match.nasIdentifier, present(request.nasIdentifier)) &&
     anyHolds(match.calledStationId, present(request.calledStationId)) &&
     anyHolds(match.ssid, present(ssidOf(request.calledStationId)))
+  );
+}
+
+/** Some answer (of the named lookup, if one is named) has a listed status and a matching group. */
+function identityHolds(condition: IdentityMatchConfig | undefined, identity: readonly IdentityResult[]): boolean {
+  if (condition === undefined) return true;
+  return identity.some(
+    (result) =>
+      (condition.lookup === undefined || result.lookup === condition.lookup) &&
+      (condition.status === undefined || (result.status !== 'disabled' && condition.status.includes(result.status))) &&
+      anyHolds(condition.groups, result.groups),
   );
 }
 

@@ -23,6 +23,7 @@ import type { ServerMetrics } from '../obs/metrics.ts';
 import type { Decision } from '../policy/decide.ts';
 import type { RequestFacts } from '../policy/rules.ts';
 import { alertFor } from './alerts.ts';
+import { liveCheckFields, recordLiveChecks } from './live-check-report.ts';
 import type { RadiusClient } from './client-table.ts';
 import { packetCodeName } from './packet-names.ts';
 import type { ReplyCache } from './reply-cache.ts';
@@ -255,7 +256,7 @@ export class AccessRequestHandler {
         calledStationId: getStringAttribute(packet, Attr.CalledStationId),
         callingStationId: getStringAttribute(packet, Attr.CallingStationId),
       };
-      const decision = conversation.context.policy.decide(handshake, facts, new Date(this.#deps.now()));
+      const decision = await conversation.context.policy.decide(handshake, facts, new Date(this.#deps.now()));
       conversation.decision = decision;
       if (decision.outcome === 'accept') return { accept: true };
       return { accept: false, reason: decision.reason, alert: alertFor(decision) };
@@ -306,6 +307,7 @@ export class AccessRequestHandler {
     metrics.authenticationSeconds.observe({ tls_version: tlsVersion, outcome }, durationMs / 1000);
     metrics.authenticationRounds.observe({ tls_version: tlsVersion }, session.rounds);
     const certificate = decision?.certificate;
+    recordLiveChecks(metrics, decision?.checks, outcome === 'accept');
     logger.info(
       {
         event: 'decision',
@@ -320,6 +322,7 @@ export class AccessRequestHandler {
         cert_subject: certificate?.subjectText,
         cert_issuer: certificate?.issuerText,
         cert_serial: certificate?.serial,
+        ...liveCheckFields(decision?.checks),
         tls_version: handshake?.version,
         tls_resumed: handshake?.resumed,
         rounds: session.rounds,

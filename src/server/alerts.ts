@@ -17,6 +17,11 @@ export function alertFor(decision: Extract<Decision, { outcome: 'reject' }>): Al
       return AlertDescription.CertificateExpired;
     case 'certificate-revoked':
       return AlertDescription.CertificateRevoked;
+    // RFC 8446 §6.2: the certificate's status could not be established.
+    case 'revocation-unknown':
+    case 'revocation-unavailable':
+    case 'crl-stale':
+      return AlertDescription.CertificateUnknown;
     case 'untrusted-issuer':
       return AlertDescription.UnknownCa;
     case 'missing-client-auth-eku':

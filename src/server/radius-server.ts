@@ -22,6 +22,8 @@ import { AccountingRequestHandler } from './accounting-handler.ts';
 import { recordLifetimes, warnExpiring } from './expiry-watch.ts';
 import { ReplyCache } from './reply-cache.ts';
 import { buildContext, type ServerContext } from './server-context.ts';
+import { revocationSources, type RevocationSources } from '../policy/revocation.ts';
+import { crlEventLogger } from './live-check-report.ts';
 import { RadsecListener, type PeerIdentity } from './radsec-listener.ts';
 import { UdpListener } from './udp-listener.ts';
 
@@ -54,6 +56,8 @@ export class RadiusServer {
   readonly #sessions: SessionTable;
   readonly #replies = new ReplyCache(REPLY_CACHE_MS);
   readonly #sessionStore: TlsSessionStore;
+  /** Fetched CRLs and OCSP responses: kept across reloads unless their client settings change. */
+  #sources: RevocationSources;
   readonly #accounting: Accounting;
   readonly #radsec: RadsecListener[] = [];
   readonly #timers: NodeJS.Timeout[] = [];
@@ -61,8 +65,16 @@ export class RadiusServer {
   #context: ServerContext;
   #draining = false;
 
-  private constructor(context: ServerContext, sessionStore: TlsSessionStore, accounting: Accounting, logger: Logger, metrics: ServerMetrics) {
+  private constructor(
+    context: ServerContext,
+    sessionStore: TlsSessionStore,
+    sources: RevocationSources,
+    accounting: Accounting,
+    logger: Logger,
+    metrics: ServerMetrics,
+  ) {
     this.#context = context;
+    this.#sources = sources;
     this.#sessionStore = sessionStore;
     this.#accounting = accounting;
     this.#logger = logger;
@@ -75,8 +87,9 @@ export class RadiusServer {
     const metrics = new ServerMetrics();
     metrics.ready.set(0);
     const store = new MemoryTlsSessionStore(RESUMABLE_SESSIONS);
-    const context = await buildContext(config, store);
-    const server = new RadiusServer(context, store, await openAccounting(config), logger, metrics);
+    const sources = revocationSources(config.revocation, Date.now, crlEventLogger(logger, metrics));
+    const context = await buildContext(config, store, sources, Date.now);
+    const server = new RadiusServer(context, store, sources, await openAccounting(config), logger, metrics);
     await server.#bind();
     server.#adopt(server.#context);
     server.#timers.push(setInterval(() => server.#sweep(), SWEEP_INTERVAL_MS));
@@ -140,8 +153,21 @@ export class RadiusServer {
   async reload(load: () => Promise<Config>): Promise<void> {
     try {
       const config = await load();
-      const context = await buildContext(config, this.#sessionStore);
       const running = this.#context.config;
+      const clientSettings = (c: Config) => JSON.stringify({ ocsp: c.revocation.ocsp, crl: c.revocation.crl });
+      const sources =
+        clientSettings(config) === clientSettings(running) ? this.#sources : revocationSources(config.revocation, Date.now, crlEventLogger(this.#logger, this.metrics));
+      let context: ServerContext;
+      try {
+        context = await buildContext(config, this.#sessionStore, sources, Date.now);
+      } catch (error) {
+        if (sources !== this.#sources) sources.crls.close();
+        throw error;
+      }
+      if (sources !== this.#sources) {
+        this.#sources.crls.close();
+        this.#sources = sources;
+      }
       if (JSON.stringify(config.listen) !== JSON.stringify(running.listen)) {
         this.#logger.warn({ listen: config.listen }, 'listen addresses changed: they take effect at the next restart');
       }
@@ -186,6 +212,7 @@ export class RadiusServer {
     this.#draining = true;
     this.metrics.ready.set(0);
     for (const timer of this.#timers) clearInterval(timer);
+    this.#sources.crls.close();
     await Promise.all([...this.#listeners, ...this.#accounting.listeners, ...this.#radsec].map((listener) => listener.close()));
     await this.#accounting.sink?.close();
     this.#sessions.clear();

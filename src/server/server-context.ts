@@ -11,6 +11,9 @@ import { PortcullisError } from '../errors.ts';
 import { CrlSet, derBlocks, type LoadedCrl } from '../policy/crl-set.ts';
 import { certificateFacts } from '../policy/certificate-facts.ts';
 import { AccessPolicy } from '../policy/decide.ts';
+import { IdentityLookups, providerCache, type ProviderEntry } from '../policy/identity/identity-lookups.ts';
+import { createProvider } from '../policy/identity/providers.ts';
+import { RevocationChecker, type RevocationSources } from '../policy/revocation.ts';
 import type { TlsSessionStore } from '../store/ports.ts';
 import { TlsEngine } from '../tls/engine.ts';
 import { ClientTable } from './client-table.ts';
@@ -50,7 +53,7 @@ export interface ServerContext {
  * Reads the PKI files and builds a context. Throws a {@link PortcullisError} naming the file when
  * a file is unreadable or holds nothing usable; the caller keeps its current context then.
  */
-export async function buildContext(config: Config, sessionStore: TlsSessionStore): Promise<ServerContext> {
+export async function buildContext(config: Config, sessionStore: TlsSessionStore, sources: RevocationSources, now: () => number): Promise<ServerContext> {
   const serverChain = await readCertificates(config.tls.certificate, 'server certificate');
   const anchors = await Promise.all(config.tls.trustAnchors.map((path) => readCertificates(path, 'trust anchor file')));
   const intermediates = await Promise.all(config.tls.intermediates.map((path) => readCertificates(path, 'intermediate file')));
@@ -80,7 +83,15 @@ export async function buildContext(config: Config, sessionStore: TlsSessionStore
     config,
     radsec: await buildRadsec(config, serverChain.pem),
     engine,
-    policy: new AccessPolicy(config.policy, { requireClientAuthEku: config.tls.requireClientAuthEku, crls }),
+    policy: new AccessPolicy(
+      config.policy,
+      { requireClientAuthEku: config.tls.requireClientAuthEku, crls },
+      {
+        revocation: new RevocationChecker(config.revocation, sources, now),
+        identity: new IdentityLookups(config.identity, await buildProviders(config, now), config.policy.rules.some((rule) => rule.match.identity?.groups !== undefined)),
+        anchorFiles: new Map(config.tls.trustAnchors.flatMap((path, i) => anchors[i]!.certificates.map((certificate) => [certificate.fingerprint256, path] as const))),
+      },
+    ),
     clients: new ClientTable(config.clients),
     certificates: [
       ...serverChain.certificates.slice(0, 1).map(lifetime('server')),
@@ -116,6 +127,23 @@ async function buildRadsec(config: Config, eapCertificateChain: Buffer): Promise
     },
     identify: peerIdentifier(radsec.peers, crls, () => new Date()),
   };
+}
+
+/** The identity providers with their answer caches; a key file that cannot be used is an error naming it. */
+async function buildProviders(config: Config, now: () => number): Promise<Map<string, ProviderEntry>> {
+  const entries = new Map<string, ProviderEntry>();
+  for (const limits of config.identity.providers) {
+    let provider;
+    try {
+      provider = await createProvider(limits, async (path, what) => (await read(path, what)).toString('utf8'));
+    } catch (error) {
+      if (error instanceof PortcullisError) throw error;
+      // The clients' own checks (key type, service-account fields) never echo key material.
+      throw new PortcullisError('identity-provider-invalid', `identity provider "${limits.name}": ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    entries.set(limits.name, { provider, limits, cache: providerCache(limits, now) });
+  }
+  return entries;
 }
 
 /**

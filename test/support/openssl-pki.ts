@@ -5,7 +5,7 @@
  * CRL from `openssl ca -gencrl`, an expired client and a client of an unrelated CA.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -28,7 +28,9 @@ export interface OpensslPki {
   readonly clients: Readonly<Record<'engineering-ec' | 'sales-rsa' | 'revoked' | 'expired' | 'outsider', OpensslClient>>;
 }
 
-const CA_CONFIG = (dir: string) => `
+// The `openssl ca` configuration of the CA in `dir`; `extra` appends extension sections.
+// `$ENV::SAN_EMAIL` is the client's email SAN.
+const caConfig = (dir: string, extra: string): string => `
 [ ca ]
 default_ca = ca_default
 [ ca_default ]
@@ -64,26 +66,65 @@ basicConstraints = critical, CA:false
 keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = clientAuth
 subjectAltName = email:$ENV::SAN_EMAIL
-`;
+${extra}`;
 
-function openssl(args: readonly string[], env: Record<string, string> = {}): void {
-  execFileSync('openssl', args, { stdio: 'pipe', env: { ...process.env, SAN_EMAIL: 'nobody@independent.test', ...env } });
+const NO_EMAIL = 'nobody@independent.test';
+
+/** Runs the openssl CLI; `env` is added to the environment (SAN_EMAIL defaults to a placeholder). */
+export function openssl(args: readonly string[], env: Record<string, string> = {}): void {
+  execFileSync('openssl', args, { stdio: 'pipe', env: { ...process.env, SAN_EMAIL: NO_EMAIL, ...env } });
 }
 
-function caDir(root: string, name: string): { dir: string; config: string } {
+/** Creates an `openssl ca` directory (index, serial, CRL number, config) under `root`. */
+export function caDir(root: string, name: string, extraConfig = ''): { dir: string; config: string } {
   const dir = join(root, name);
   mkdirSync(join(dir, 'issued'), { recursive: true });
   writeFileSync(join(dir, 'index.txt'), '');
   writeFileSync(join(dir, 'serial'), '1000\n');
   writeFileSync(join(dir, 'crlnumber'), '1000\n');
   const config = join(dir, 'ca.cnf');
-  writeFileSync(config, CA_CONFIG(dir));
+  writeFileSync(config, caConfig(dir, extraConfig));
   return { dir, config };
 }
 
-function newKey(path: string, kind: 'rsa' | 'ec-256' | 'ec-384'): void {
+/** Writes a new private key (RSA 2048, EC P-256 or P-384) to `path`. */
+export function newKey(path: string, kind: 'rsa' | 'ec-256' | 'ec-384'): void {
   const args = kind === 'rsa' ? ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'] : ['-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${kind === 'ec-256' ? 'P-256' : 'P-384'}`];
   openssl(['genpkey', ...args, '-out', path]);
+}
+
+/** A CA that issues with `openssl ca`: its configuration (from {@link caDir}), certificate and key. */
+export interface OpensslCa {
+  readonly config: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** What {@link issueCertificate} issues: files are named after `name` in the PKI directory. */
+export interface CertificateRequest {
+  readonly name: string;
+  readonly subject: string;
+  readonly kind: 'rsa' | 'ec-256';
+  /** Extension section of the CA configuration. */
+  readonly extensions: string;
+  /** More `openssl ca` arguments (dates). */
+  readonly extra?: readonly string[];
+  /** Email SAN of a client. */
+  readonly email?: string;
+}
+
+/**
+ * Issues a certificate with `openssl ca` in `root`: a new key, a CSR, the leaf and a chain file
+ * (the leaf followed by the CA certificate).
+ */
+export function issueCertificate(root: string, ca: OpensslCa, request: CertificateRequest): OpensslClient {
+  const at = (suffix: string) => join(root, `${request.name}${suffix}`);
+  newKey(at('.key'), request.kind);
+  openssl(['req', '-new', '-key', at('.key'), '-out', at('.csr'), '-subj', request.subject]);
+  openssl(['ca', '-batch', '-config', ca.config, '-cert', ca.cert, '-keyfile', ca.key, '-extensions', request.extensions, '-in', at('.csr'), '-out', at('.pem'), '-notext', ...(request.extra ?? [])],
+    { SAN_EMAIL: request.email ?? NO_EMAIL });
+  writeFileSync(at('-chain.pem'), Buffer.concat([readFileSync(at('.pem')), readFileSync(ca.cert)]));
+  return { leaf: at('.pem'), chain: at('-chain.pem'), key: at('.key') };
 }
 
 /** Builds the PKI in a fresh temporary directory (a few seconds: RSA key generation). */
@@ -99,13 +140,9 @@ export function buildOpensslPki(): OpensslPki {
   openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384', '-nodes', '-keyout', at('intermediate.key'), '-out', at('intermediate.csr'), '-subj', '/C=NL/O=Independent Test/CN=Independent Issuing CA']);
   openssl(['ca', '-batch', '-config', rootCa.config, '-cert', at('root.pem'), '-keyfile', at('root.key'), '-extensions', 'intermediate', '-days', '1825', '-in', at('intermediate.csr'), '-out', at('intermediate.pem'), '-notext']);
 
-  const issue = (name: string, subject: string, kind: 'rsa' | 'ec-256', extensions: 'server' | 'client', extra: readonly string[] = [], email = 'nobody@independent.test') => {
-    newKey(at(`${name}.key`), kind);
-    openssl(['req', '-new', '-key', at(`${name}.key`), '-out', at(`${name}.csr`), '-subj', subject]);
-    openssl(['ca', '-batch', '-config', issuing.config, '-cert', at('intermediate.pem'), '-keyfile', at('intermediate.key'), '-extensions', extensions, '-in', at(`${name}.csr`), '-out', at(`${name}.pem`), '-notext', ...extra], { SAN_EMAIL: email });
-    execFileSync('sh', ['-c', `cat "${at(`${name}.pem`)}" "${at('intermediate.pem')}" > "${at(`${name}-chain.pem`)}"`]);
-    return { leaf: at(`${name}.pem`), chain: at(`${name}-chain.pem`), key: at(`${name}.key`) };
-  };
+  const issuingCa: OpensslCa = { config: issuing.config, cert: at('intermediate.pem'), key: at('intermediate.key') };
+  const issue = (name: string, subject: string, kind: 'rsa' | 'ec-256', extensions: 'server' | 'client', extra: readonly string[] = [], email?: string) =>
+    issueCertificate(root, issuingCa, { name, subject, kind, extensions, extra, email });
   const server = issue('server', '/O=Independent Test/CN=radius.independent.test', 'rsa', 'server');
   const engineering = issue('engineering-ec', '/O=Independent Test/OU=Engineering/CN=ws-0042', 'ec-256', 'client', [], 'dev@independent.test');
   const sales = issue('sales-rsa', '/O=Independent Test/OU=Sales/CN=ws-0077', 'rsa', 'client', [], 'sales@independent.test');

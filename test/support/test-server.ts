@@ -67,6 +67,8 @@ export interface TestServerOptions {
   readonly accountingYaml?: string;
   /** A whole `radsec:` block, e.g. with `listen: [{ address: 127.0.0.1, port: 0 }]` and `peers`. */
   readonly radsecYaml?: string;
+  /** Whole top-level blocks appended at the end, e.g. `revocation:` and `identity:`. */
+  readonly extraYaml?: string;
 }
 
 /** A running test server. */
@@ -109,6 +111,7 @@ operations:
 ${options.operationsYaml ?? ''}
 ${options.accountingYaml ?? ''}
 ${options.radsecYaml ?? ''}
+${options.extraYaml ?? ''}
 `;
 }
 

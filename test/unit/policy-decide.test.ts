@@ -10,6 +10,7 @@ import { certificateFacts } from '../../src/policy/certificate-facts.ts';
 import { CrlSet } from '../../src/policy/crl-set.ts';
 import { AccessPolicy } from '../../src/policy/decide.ts';
 import type { RequestFacts } from '../../src/policy/rules.ts';
+import { liveCheckers } from '../support/live-checks.ts';
 
 const { paths: pki } = await ensureDevPki(join(tmpdir(), 'portcullis-test-pki'));
 const read = (file: string): X509Certificate => new X509Certificate(readFileSync(file));
@@ -52,7 +53,7 @@ policy:
 const policy = new AccessPolicy(config.policy, {
   requireClientAuthEku: true,
   crls,
-});
+}, liveCheckers(config));
 
 const request: RequestFacts = {
   clientName: 'ap',
@@ -64,39 +65,44 @@ const request: RequestFacts = {
 const now = new Date();
 const facts = (name: DevClientName) => certificateFacts(read(pki.clients[name].leaf));
 
+/** What the live checks report when no revocation profile and no identity lookup is configured. */
+const NO_LIVE_CHECKS = { revocation: undefined, identity: [] };
+
 t.test('accept carries the VLAN and the reply attributes of the rule', async (t) => {
-  t.same(policy.decide(peer('client-ec'), request, now), {
+  t.same(await policy.decide(peer('client-ec'), request, now), {
     outcome: 'accept',
     rule: 'staff',
     vlan: '100',
     reply: { sessionTimeout: 3600, replyMessage: 'Welcome', filterId: 'staff-acl' },
     certificate: facts('client-ec'),
+    checks: NO_LIVE_CHECKS,
   });
-  t.same(policy.decide(peer('client-ec'), { ...request, calledStationId: 'AA-BB-CC-DD-EE-FF:Lab' }, now), {
+  t.same(await policy.decide(peer('client-ec'), { ...request, calledStationId: 'AA-BB-CC-DD-EE-FF:Lab' }, now), {
     outcome: 'accept',
     rule: 'staff-elsewhere',
     vlan: undefined,
     reply: {},
     certificate: facts('client-ec'),
+    checks: NO_LIVE_CHECKS,
   }, 'the request facts reach the rules: another SSID, another rule, no VLAN');
 });
 
 /** The decision when `rule` rejects `name`'s good certificate with `reason`. */
 function ruleRejection(name: DevClientName, rule: string, reason: string) {
-  return { outcome: 'reject', rule, reason, certificateRejection: undefined, detail: undefined, certificate: facts(name) };
+  return { outcome: 'reject', rule, reason, certificateRejection: undefined, detail: undefined, certificate: facts(name), checks: NO_LIVE_CHECKS };
 }
 
 t.test('a rejecting rule gives its reason', async (t) => {
-  t.same(policy.decide(peer('client-guest'), request, now), ruleRejection('client-guest', 'guests', 'guests-use-the-portal'));
+  t.same(await policy.decide(peer('client-guest'), request, now), ruleRejection('client-guest', 'guests', 'guests-use-the-portal'));
 });
 
 t.test('no rule matches: the default rejects', async (t) => {
-  t.same(policy.decide(peer('client-rsa'), request, now), ruleRejection('client-rsa', 'default', 'no-matching-rule'));
+  t.same(await policy.decide(peer('client-rsa'), request, now), ruleRejection('client-rsa', 'default', 'no-matching-rule'));
 });
 
 t.test('a certificate rejection wins over the rules', async (t) => {
   // client-revoked and client-noeku have OU Staff: the rules alone would accept them.
-  const revoked = policy.decide(peer('client-revoked'), request, now);
+  const revoked = await policy.decide(peer('client-revoked'), request, now);
   t.match(revoked, {
     outcome: 'reject',
     rule: undefined,
@@ -105,18 +111,18 @@ t.test('a certificate rejection wins over the rules', async (t) => {
     detail: /is on the CRL of/,
     certificate: facts('client-revoked'),
   });
-  t.match(policy.decide(peer('client-noeku', 'INVALID_PURPOSE'), request, now), {
+  t.match(await policy.decide(peer('client-noeku', 'INVALID_PURPOSE'), request, now), {
     outcome: 'reject',
     reason: 'missing-client-auth-eku',
     certificateRejection: 'missing-client-auth-eku',
     detail: 'chain verification: INVALID_PURPOSE',
   });
-  t.match(policy.decide(peer('client-expired', 'CERT_HAS_EXPIRED'), request, now), {
+  t.match(await policy.decide(peer('client-expired', 'CERT_HAS_EXPIRED'), request, now), {
     outcome: 'reject',
     reason: 'certificate-expired',
     certificateRejection: 'certificate-expired',
   });
-  t.same(policy.decide({ chainVerified: false, verificationError: undefined, peerChain: [] }, request, now), {
+  t.same(await policy.decide({ chainVerified: false, verificationError: undefined, peerChain: [] }, request, now), {
     outcome: 'reject',
     rule: undefined,
     reason: 'no-client-certificate',
@@ -126,14 +132,14 @@ t.test('a certificate rejection wins over the rules', async (t) => {
   });
 
   // RFC 5280 §4.2.1.12: an EKU without clientAuth forbids client authentication, whatever the setting.
-  const ekuOptional = new AccessPolicy(config.policy, { requireClientAuthEku: false, crls });
-  t.match(ekuOptional.decide(peer('client-noeku', 'INVALID_PURPOSE'), request, now), {
+  const ekuOptional = new AccessPolicy(config.policy, { requireClientAuthEku: false, crls }, liveCheckers(config));
+  t.match(await ekuOptional.decide(peer('client-noeku', 'INVALID_PURPOSE'), request, now), {
     outcome: 'reject',
     rule: undefined,
     reason: 'missing-client-auth-eku',
     detail: 'chain verification: INVALID_PURPOSE',
   }, 'EKU not required: the purpose error still refuses');
-  t.match(ekuOptional.decide(peer('client-ec'), request, now), { outcome: 'accept', rule: 'staff' }, 'EKU not required: a good certificate goes to the rules');
+  t.match(await ekuOptional.decide(peer('client-ec'), request, now), { outcome: 'accept', rule: 'staff' }, 'EKU not required: a good certificate goes to the rules');
 });
 
 t.test('an accepting default accepts what no rule matched', async (t) => {
@@ -147,7 +153,7 @@ policy:
 `,
     'open.yaml',
   );
-  const openPolicy = new AccessPolicy(open.policy, { requireClientAuthEku: true, crls });
-  t.match(openPolicy.decide(peer('client-rsa'), request, now), { outcome: 'accept', rule: 'default', vlan: 'guests', reply: {} });
-  t.match(openPolicy.decide(peer('client-revoked'), request, now), { outcome: 'reject', reason: 'certificate-revoked' }, 'never for a bad certificate');
+  const openPolicy = new AccessPolicy(open.policy, { requireClientAuthEku: true, crls }, liveCheckers(open));
+  t.match(await openPolicy.decide(peer('client-rsa'), request, now), { outcome: 'accept', rule: 'default', vlan: 'guests', reply: {} });
+  t.match(await openPolicy.decide(peer('client-revoked'), request, now), { outcome: 'reject', reason: 'certificate-revoked' }, 'never for a bad certificate');
 });

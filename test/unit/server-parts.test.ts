@@ -232,6 +232,9 @@ t.test('alertFor: every certificate rejection, and a rule rejection', async (t) 
     'certificate-revoked': AlertDescription.CertificateRevoked,
     'certificate-invalid': AlertDescription.BadCertificate,
     'missing-client-auth-eku': AlertDescription.UnsupportedCertificate,
+    'revocation-unknown': AlertDescription.CertificateUnknown,
+    'revocation-unavailable': AlertDescription.CertificateUnknown,
+    'crl-stale': AlertDescription.CertificateUnknown,
   };
   const reject = (rejection: CertificateRejection | undefined): Extract<Decision, { outcome: 'reject' }> => ({
     outcome: 'reject',
@@ -240,6 +243,7 @@ t.test('alertFor: every certificate rejection, and a rule rejection', async (t) 
     certificateRejection: rejection,
     detail: undefined,
     certificate: undefined,
+    checks: undefined,
   });
   for (const [rejection, alert] of Object.entries(expected) as [CertificateRejection, AlertDescription][]) {
     t.equal(alertFor(reject(rejection)), alert, rejection);
