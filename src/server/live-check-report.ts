@@ -24,8 +24,11 @@ export function recordLiveChecks(metrics: ServerMetrics, checks: LiveChecks | un
   if (checks.identity.some((result) => result.status === 'unavailable')) metrics.failOpen.inc({ check: 'identity' });
 }
 
-/** The decision log's `revocation` and `identity` fields; undefined fields are left out of the line. */
-export function liveCheckFields(checks: LiveChecks | undefined): { revocation?: unknown; identity?: unknown } {
+/**
+ * The decision log's `revocation` and `identity_lookups` fields (`identity` is the EAP identity);
+ * undefined fields are left out of the line.
+ */
+export function liveCheckFields(checks: LiveChecks | undefined): { revocation?: unknown; identity_lookups?: unknown } {
   if (checks === undefined) return {};
   const revocation = checks.revocation;
   return {
@@ -44,7 +47,7 @@ export function liveCheckFields(checks: LiveChecks | undefined): { revocation?: 
               detail: answer.detail,
             })),
           },
-    identity:
+    identity_lookups:
       checks.identity.length === 0
         ? undefined
         : checks.identity.map((result) => ({
