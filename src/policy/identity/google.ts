@@ -11,7 +11,7 @@
  * Devices are out of scope: Google's device APIs (ChromeOS, mobile, Cloud Identity devices) have
  * no single device id that a certificate carries, so operators map certificates to users.
  */
-import { field } from './http-json.ts';
+import { baseUrl, field, pathSegment, readPages } from './http-json.ts';
 import { jwtAlgorithm, signJwt } from './jwt.ts';
 import { ProviderFailure, type IdentityAnswer, type IdentityProvider, type IdentityQuery } from './provider.ts';
 import { TokenSource } from './token-source.ts';
@@ -31,11 +31,8 @@ const ASSERTION_LIFETIME_S = 3600;
 /** `groups.list` returns at most 200 groups a page (its `maxResults` limit). */
 const GROUP_PAGE_SIZE = 200;
 
-/**
- * Pages of groups read before giving up (4,000 groups). Past it the lookup fails rather than
- * answer with a partial list that a rule could misread.
- */
-const MAX_GROUP_PAGES = 20;
+/** `errors[].reason` of Google's error envelope for an unknown resource. */
+const NOT_FOUND_REASON = 'notFound';
 
 /** The fields of a service-account key that the provider uses. */
 export interface GoogleServiceAccount {
@@ -102,6 +99,7 @@ export interface GoogleOptions {
 export class GoogleProvider implements IdentityProvider {
   readonly name: string;
   readonly #directoryUrl: string;
+  readonly #origin: string;
   readonly #tokens: TokenSource;
 
   /** Throws a plain `Error` when the key cannot sign RS256, the only algorithm Google accepts. */
@@ -110,10 +108,11 @@ export class GoogleProvider implements IdentityProvider {
     if (jwtAlgorithm(serviceAccount.privateKeyPem) !== 'RS256') throw new Error(`identity provider ${options.name}: Google service-account keys are RSA (RS256)`);
     const now = options.now ?? Date.now;
     this.name = options.name;
-    this.#directoryUrl = options.directoryUrl.replace(/\/+$/, '');
+    this.#directoryUrl = baseUrl(options.directoryUrl);
+    this.#origin = new URL(this.#directoryUrl).origin;
     this.#tokens = new TokenSource(() => {
       // Claims of Google's service-account assertion (RFC 7523 §3): the account issues it, acts
-      // for `sub`, and addresses the token endpoint.
+      // for `sub`, asks for `scope`, and addresses the token endpoint; one hour at most.
       const iat = Math.floor(now() / 1000);
       const claims = { iss: serviceAccount.clientEmail, sub: subject, scope: SCOPES, aud: serviceAccount.tokenUri, iat, exp: iat + ASSERTION_LIFETIME_S };
       return { url: serviceAccount.tokenUri, form: { grant_type: JWT_BEARER_GRANT, assertion: signJwt(claims, serviceAccount.privateKeyPem, serviceAccount.privateKeyId) } };
@@ -125,14 +124,15 @@ export class GoogleProvider implements IdentityProvider {
     if (query.kind === 'device') {
       throw new ProviderFailure('unsupported', `identity provider ${this.name}: Google lookups are by user; device lookups are not supported`);
     }
-    const userKey = encodeURIComponent(query.id);
-    const user = await this.#tokens.request({ url: `${this.#directoryUrl}/admin/directory/v1/users/${userKey}?projection=basic`, signal });
-    if (user.status === 404) return { status: 'not-found' };
+    const userKey = pathSegment(query.id);
+    if (userKey === undefined) return { status: 'not-found' };
+    const user = await this.#get(`${this.#directoryUrl}/admin/directory/v1/users/${userKey}?projection=basic`, signal);
+    if (user === undefined) return { status: 'not-found' };
     const suspended = field(user.body, 'suspended');
     const archived = field(user.body, 'archived') ?? false;
     const suspensionReason = field(user.body, 'suspensionReason');
     if (typeof suspended !== 'boolean' || typeof archived !== 'boolean') {
-      throw new ProviderFailure('bad-response', `${this.#origin()} answered a user without boolean "suspended" and "archived"`);
+      throw new ProviderFailure('bad-response', `${this.#origin} answered a user without boolean "suspended" and "archived"`);
     }
     const groups = query.groups ? await this.#groups(query.id, signal) : [];
     if (groups === undefined) return { status: 'not-found' };
@@ -146,38 +146,48 @@ export class GoogleProvider implements IdentityProvider {
 
   /**
    * The e-mails and names of the user's groups, following `nextPageToken`; undefined when the
-   * user vanished between the two requests (404).
+   * user vanished between the two requests.
    */
   async #groups(userKey: string, signal: AbortSignal): Promise<string[] | undefined> {
-    const groups = new Set<string>();
-    let pageToken: string | undefined;
-    for (let page = 0; page < MAX_GROUP_PAGES; page += 1) {
-      const params = new URLSearchParams({ userKey, maxResults: String(GROUP_PAGE_SIZE) });
-      if (pageToken !== undefined) params.set('pageToken', pageToken);
-      const response = await this.#tokens.request({ url: `${this.#directoryUrl}/admin/directory/v1/groups?${params.toString()}`, signal });
-      if (response.status === 404) return undefined;
+    const page = (pageToken?: string): string => {
+      const params = new URLSearchParams({ userKey, maxResults: String(GROUP_PAGE_SIZE), ...(pageToken === undefined ? {} : { pageToken }) });
+      return `${this.#directoryUrl}/admin/directory/v1/groups?${params.toString()}`;
+    };
+    const groups = await readPages(page(), 'Google groups', async (url: string) => {
+      const response = await this.#get(url, signal);
+      if (response === undefined) return undefined;
       // Google leaves `groups` out when the user belongs to none.
       const list = field(response.body, 'groups') ?? [];
-      if (!Array.isArray(list)) throw new ProviderFailure('bad-response', `${this.#origin()} answered a group list that is not an array`);
-      const entries: readonly unknown[] = list;
-      for (const group of entries) {
-        const email = field(group, 'email');
-        const name = field(group, 'name');
-        if (typeof email !== 'string' || (name !== undefined && typeof name !== 'string')) {
-          throw new ProviderFailure('bad-response', `${this.#origin()} answered a group without a string "email"`);
-        }
-        groups.add(email);
-        if (name !== undefined && name !== '') groups.add(name);
-      }
       const next = field(response.body, 'nextPageToken');
-      if (typeof next !== 'string' || next === '') return [...groups];
-      pageToken = next;
-    }
-    throw new ProviderFailure('bad-response', `${this.#origin()} listed more than ${MAX_GROUP_PAGES * GROUP_PAGE_SIZE} groups for one user`);
+      if (!Array.isArray(list)) throw new ProviderFailure('bad-response', `${this.#origin} answered a group list that is not an array`);
+      if (next !== undefined && typeof next !== 'string') throw new ProviderFailure('bad-response', `${this.#origin} answered a nextPageToken that is not a string`);
+      const entries: readonly unknown[] = list;
+      return { items: entries.flatMap((group) => this.#groupKeys(group)), next: next === undefined || next === '' ? undefined : page(next) };
+    });
+    return groups === undefined ? undefined : [...new Set(groups)];
   }
 
-  #origin(): string {
-    return new URL(this.#directoryUrl).origin;
+  /** A group's e-mail and, when it has one, its name. */
+  #groupKeys(group: unknown): string[] {
+    const email = field(group, 'email');
+    const name = field(group, 'name');
+    if (typeof email !== 'string' || (name !== undefined && typeof name !== 'string')) {
+      throw new ProviderFailure('bad-response', `${this.#origin} answered a group without a string "email" and "name"`);
+    }
+    return name === undefined || name === '' ? [email] : [email, name];
+  }
+
+  /**
+   * A Directory API GET with the service account's token. Undefined for a 404 whose JSON error
+   * body says so (`{"error": {"code": 404, "message": "Resource Not Found: userKey", "errors":
+   * [{"reason": "notFound", ...}]}}`); any other 404 is a wrong URL, not an answer.
+   */
+  async #get(url: string, signal: AbortSignal): Promise<{ readonly body: unknown } | undefined> {
+    const response = await this.#tokens.request({ url, signal });
+    if (response.status !== 404) return { body: response.body };
+    const errors = field(field(response.body, 'error'), 'errors');
+    if (Array.isArray(errors) && errors.some((error: unknown) => field(error, 'reason') === NOT_FOUND_REASON)) return undefined;
+    throw new ProviderFailure('http-error', `${this.#origin} answered 404 without reason ${NOT_FOUND_REASON}`);
   }
 }
 
