@@ -4,7 +4,7 @@
  * {@link FakeHttpServer} is the common part: request log and per-path counters, a delay, and
  * canned answers for the next N requests (429 with `Retry-After`, 500, a body that is not JSON, or
  * any response). {@link FakeWebhook} answers the webhook contract of
- * `src/policy/identity/webhook.ts`; `fake-google.ts` builds the Google fake on the same base.
+ * `src/policy/identity/webhook.ts`; the Google, Entra and Okta fakes build on the same base.
  */
 import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
@@ -44,7 +44,12 @@ export abstract class FakeHttpServer {
   #url = '';
 
   protected constructor() {
-    this.#server = createHttpServer((request, response) => void this.#serve(request, response));
+    this.#server = createHttpServer((request, response) => {
+      this.#serve(request, response).catch((error: unknown) => {
+        // A bug in a fake's route: answer 500 rather than crash the test run.
+        if (!response.headersSent) response.writeHead(500).end(String(error));
+      });
+    });
   }
 
   /** `http://127.0.0.1:<port>`, without a trailing slash. */

@@ -8,8 +8,9 @@
  * - Groups: `groups.list` with `userKey`,
  *   https://developers.google.com/admin-sdk/directory/reference/rest/v1/groups/list
  *
- * Devices are out of scope: Google's device APIs (ChromeOS, mobile, Cloud Identity devices) have
- * no single device id that a certificate carries, so operators map certificates to users.
+ * Devices are out of scope: Google's device APIs (ChromeOS, mobile, Cloud Identity devices) are
+ * not used, and device lookups fail as `unsupported`; with Google, operators map certificates to
+ * users (a SAN e-mail or UPN).
  */
 import { baseUrl, field, pathSegment, readPages } from './http-json.ts';
 import { jwtAlgorithm, signJwt } from './jwt.ts';
