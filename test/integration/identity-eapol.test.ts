@@ -9,28 +9,16 @@ import t, { type Test } from 'tap';
 import { authenticate, expectAccept, expectReject } from '../support/eapol-checks.ts';
 import { FakeEntra } from '../support/fake-entra.ts';
 import { testSupplicant } from '../support/supplicant.ts';
+import { identityPolicy } from '../support/identity-policy.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 
 const ALICE = 'alice@ad.portcullis.test';
 const BOB = 'bob@ad.portcullis.test';
 
-const POLICY = `
-policy:
-  rules:
-    - name: engineering
-      match: { identity: { groups: Engineering } }
-      action: accept
-      vlan: 100
-    - name: employees
-      match: { identity: { status: active } }
-      action: accept
-      vlan: 300
-    - name: directory-down
+const POLICY = identityPolicy(`    - name: directory-down
       match: { identity: { status: unavailable } }
       action: accept
-      vlan: 999
-  default: { action: reject, reason: no-matching-rule }
-`;
+      vlan: 999`);
 
 function identityYaml(entra: FakeEntra, options: { onUnavailable: 'reject' | 'accept'; cacheTtl: number; cooldown?: number }): string {
   return `
