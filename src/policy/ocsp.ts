@@ -89,7 +89,7 @@ export interface OcspRequest {
 
 type Failure = Extract<OcspOutcome, { ok: false }>;
 
-/** id-sha1 (RFC 3279 §2.1): the CertID hash every responder understands (RFC 6960 §4.3). */
+/** id-sha1 (RFC 3279 §2.1): the CertID hash every responder understands (RFC 5019 §2.1.1). */
 const ID_SHA1 = '1.3.14.3.2.26';
 
 /** OCSPResponseStatus names (RFC 6960 §4.2.1) for the failure detail. */
@@ -190,7 +190,8 @@ function verifyParsed(der: Uint8Array, request: OcspRequest, issuer: X509Certifi
   if (basic.tbsResponseDataRaw === undefined) return failure('malformed', 'tbsResponseData bytes missing');
   const data = basic.tbsResponseData;
 
-  const signer = authorizedSigner(basic, AsnConvert.parse(issuer.raw, Certificate), issuer.publicKey, now);
+  // RFC 6960 §3.2 items 3 and 4: the signer is the CA or a responder it authorized.
+  const signer = authorizedSigner(basic, AsnConvert.parse(issuer.raw, Certificate), issuer.publicKey, now, clockSkewMs);
   if ('reason' in signer) return signer;
   // RFC 6960 §3.2 item 2: the signature covers the DER of tbsResponseData, taken as received.
   const badSignature = signatureProblem(basic.tbsResponseDataRaw, basic.signatureAlgorithm, basic.signature, signer.key);
@@ -207,7 +208,7 @@ function verifyParsed(der: Uint8Array, request: OcspRequest, issuer: X509Certifi
     if (!Buffer.from(echoed.extnValue.buffer).equals(request.nonce)) return failure('nonce-mismatch', 'the response carries another nonce');
   }
 
-  // RFC 6960 §3.2 items 4 and 5, §4.2.2.1: a response from the future or past its nextUpdate is unreliable.
+  // RFC 6960 §3.2 items 5 and 6, §4.2.2.1: a response from the future or past its nextUpdate is unreliable.
   if (single.thisUpdate.getTime() > now.getTime() + clockSkewMs) {
     return failure('not-yet-valid', `thisUpdate ${single.thisUpdate.toISOString()} is after ${now.toISOString()}`);
   }
@@ -229,14 +230,15 @@ function verifyParsed(der: Uint8Array, request: OcspRequest, issuer: X509Certifi
 
 /**
  * RFC 6960 §4.2.2.2: the response is signed by the CA that issued the certificate, or by a
- * responder certificate that CA issued for OCSP signing (id-kp-OCSPSigning), valid now. The
- * ResponderID (§4.2.2.3) names which: by name or by SHA-1 of the public key.
+ * responder certificate that CA issued for OCSP signing (id-kp-OCSPSigning), valid now (within
+ * the clock skew). The ResponderID (§4.2.2.3) names which: by name or by SHA-1 of the public key.
  */
 function authorizedSigner(
   basic: BasicOCSPResponse,
   issuer: Certificate,
   issuerKey: KeyObject,
   now: Date,
+  clockSkewMs: number,
 ): { readonly kind: 'issuer' | 'delegated'; readonly key: KeyObject } | Failure {
   const responderId = basic.tbsResponseData.responderID;
   if (namesCertificate(responderId, issuer)) return { kind: 'issuer', key: issuerKey };
@@ -254,7 +256,7 @@ function authorizedSigner(
   }
   const notBefore = tbs.validity.notBefore.getTime();
   const notAfter = tbs.validity.notAfter.getTime();
-  if (now.getTime() < notBefore.getTime() || now.getTime() > notAfter.getTime()) {
+  if (now.getTime() + clockSkewMs < notBefore.getTime() || now.getTime() - clockSkewMs > notAfter.getTime()) {
     return failure('unauthorized-signer', `the responder certificate is valid from ${notBefore.toISOString()} to ${notAfter.toISOString()}`);
   }
   const key = createPublicKey({ key: Buffer.from(AsnConvert.serialize(tbs.subjectPublicKeyInfo)), format: 'der', type: 'spki' });
@@ -283,31 +285,45 @@ function sameCertId(a: CertID, b: CertID): boolean {
   );
 }
 
-/** What the signature schemes need from a WebCrypto algorithm description. */
-interface SchemeParameters {
-  readonly name: string;
-  readonly hash?: { readonly name: string };
-  readonly saltLength?: number;
-}
-
-/** The key types each supported scheme verifies with. */
+/** The key types each supported signature scheme verifies with (WebCrypto scheme names). */
 const SCHEME_KEY_TYPES: Readonly<Record<string, readonly string[]>> = {
   'RSASSA-PKCS1-v1_5': ['rsa'],
   'RSA-PSS': ['rsa', 'rsa-pss'],
   ECDSA: ['ec'],
 };
 
+/** What verifying needs from a signature AlgorithmIdentifier. */
+interface Scheme {
+  /** WebCrypto scheme name: `ECDSA`, `RSASSA-PKCS1-v1_5`, `RSA-PSS`, ... or the OID when unknown. */
+  readonly name: string;
+  /** WebCrypto hash name (`SHA-256`); absent for a key-only or unknown identifier. */
+  readonly hash: string | undefined;
+  /** RSA-PSS salt length (RFC 4055 §3.1). */
+  readonly saltLength: number | undefined;
+}
+
+/** Reads `@peculiar/x509`'s WebCrypto description of an AlgorithmIdentifier (including RSA-PSS parameters). */
+function schemeOf(algorithm: AlgorithmIdentifier): Scheme {
+  // Declared as the DOM's `Algorithm`, which does not resolve here: read it as the shape it has.
+  const described = algorithms.toWebAlgorithm(algorithm) as { name: unknown; hash?: { name?: unknown }; saltLength?: unknown };
+  return {
+    name: String(described.name),
+    hash: typeof described.hash?.name === 'string' ? described.hash.name : undefined,
+    saltLength: typeof described.saltLength === 'number' ? described.saltLength : undefined,
+  };
+}
+
 /**
  * Checks `signature` over `data` with `key` under `algorithm` (ECDSA, RSA PKCS#1 v1.5, RSA-PSS);
  * undefined when it verifies, otherwise why not.
  */
 function signatureProblem(data: ArrayBuffer, algorithm: AlgorithmIdentifier, signature: ArrayBuffer, key: KeyObject): string | undefined {
-  const scheme: SchemeParameters = algorithms.toWebAlgorithm(algorithm);
+  const scheme = schemeOf(algorithm);
   const keyTypes = SCHEME_KEY_TYPES[scheme.name];
   if (keyTypes === undefined || scheme.hash === undefined) return `unsupported signature algorithm ${algorithm.algorithm}`;
   if (!keyTypes.includes(key.asymmetricKeyType ?? '')) return `a ${key.asymmetricKeyType ?? 'symmetric'} key cannot verify ${scheme.name}`;
   // WebCrypto hash names (SHA-256) to OpenSSL digest names (sha256).
-  const digest = scheme.hash.name.replace('-', '').toLowerCase();
+  const digest = scheme.hash.replace('-', '').toLowerCase();
   const verifyKey = scheme.name === 'RSA-PSS' ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: scheme.saltLength } : key;
   try {
     return verify(digest, new Uint8Array(data), verifyKey, new Uint8Array(signature)) ? undefined : 'does not verify';

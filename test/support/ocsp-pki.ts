@@ -10,8 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { caDir, issueCertificate, newKey, openssl, type OpensslCa, type OpensslClient } from './openssl-pki.ts';
 
-/** Who signs the responses of `openssl ocsp`: the CA itself or a certificate it issued. */
-export type OcspSignerKind = 'issuer' | 'delegated' | 'rogue';
+/**
+ * Who signs the responses of `openssl ocsp`: the CA itself; a responder it issued with
+ * id-kp-OCSPSigning (EC or RSA); one it issued without (`rogue`); or an `impostor` with
+ * id-kp-OCSPSigning from another CA that bears the root's name.
+ */
+export type OcspSignerKind = 'issuer' | 'delegated' | 'delegated-rsa' | 'rogue' | 'impostor';
 
 /** A certificate and its private key. */
 export interface CertAndKey {
@@ -33,7 +37,7 @@ export interface OcspPki {
   /** Server certificate followed by the root. */
   readonly serverChain: string;
   readonly serverKey: string;
-  /** `delegated` carries id-kp-OCSPSigning, `rogue` does not, `issuer` is the root itself. */
+  /** See {@link OcspSignerKind}. */
   readonly signers: Readonly<Record<OcspSignerKind, CertAndKey>>;
   readonly clients: Readonly<Record<'good' | 'revoked' | 'unknown', OpensslClient>>;
 }
@@ -72,19 +76,51 @@ extendedKeyUsage = serverAuth, clientAuth
 `;
 }
 
-/** Builds the PKI in a fresh temporary directory (EC keys only: well under a second). */
+const ROOT_SUBJECT = `/O=${ORG}/CN=Ocsp Test Root`;
+
+function selfSigned(ca: OpensslCa): void {
+  newKey(ca.key, 'ec-256');
+  openssl(['req', '-x509', '-new', '-key', ca.key, '-out', ca.cert, '-days', '3650', '-subj', ROOT_SUBJECT,
+    '-addext', 'basicConstraints=critical,CA:true', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature']);
+}
+
+/** The `openssl ocsp` responder options for the PKI's index, signing as `signer` (nextUpdate in a day). */
+export function responderArgs(pki: OcspPki, signer: OcspSignerKind): string[] {
+  const { cert, key } = pki.signers[signer];
+  return ['-index', pki.index, '-CA', pki.rootCert, '-rsigner', cert, '-rkey', key, '-ndays', '1'];
+}
+
+let offlineAnswers = 0;
+
+/**
+ * Answers one DER OCSPRequest with `openssl ocsp` offline (`-reqin` / `-respout`, no server),
+ * signing as `signer`; `extra` adds responder options (`-resp_key_id`, `-resp_no_certs`, `-rsigopt`).
+ */
+export function respondOffline(pki: OcspPki, request: Uint8Array, signer: OcspSignerKind, extra: readonly string[] = []): Buffer {
+  offlineAnswers += 1;
+  const question = join(pki.dir, `offline-${offlineAnswers}.req`);
+  const answer = join(pki.dir, `offline-${offlineAnswers}.resp`);
+  writeFileSync(question, request);
+  openssl(['ocsp', ...responderArgs(pki, signer), ...extra, '-reqin', question, '-respout', answer]);
+  return readFileSync(answer);
+}
+
+/** Builds the PKI in a fresh temporary directory (about a second). */
 export function buildOcspPki(options: OcspPkiOptions = {}): OcspPki {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-ocsp-pki-'));
   const at = (name: string) => join(dir, name);
   const rootDir = caDir(dir, 'root-ca', extensionSections(options));
   const root: OpensslCa = { config: rootDir.config, cert: at('root.pem'), key: at('root.key') };
 
-  newKey(root.key, 'ec-256');
-  openssl(['req', '-x509', '-new', '-key', root.key, '-out', root.cert, '-days', '3650', '-subj', `/O=${ORG}/CN=Ocsp Test Root`,
-    '-addext', 'basicConstraints=critical,CA:true', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature']);
+  selfSigned(root);
+  // Another CA under the same name: only the signature on its responder certificate tells it apart.
+  const impostorCa: OpensslCa = { config: caDir(dir, 'impostor-ca', extensionSections(options)).config, cert: at('impostor-root.pem'), key: at('impostor-root.key') };
+  selfSigned(impostorCa);
+  const impostor = issueCertificate(dir, impostorCa, { name: 'impostor-signer', subject: `/O=${ORG}/CN=Impostor Responder`, kind: 'ec-256', extensions: 'ocsp_signer' });
 
   const server = issueCertificate(dir, root, { name: 'server', subject: `/O=${ORG}/CN=radius.independent.test`, kind: 'ec-256', extensions: 'server' });
   const delegated = issueCertificate(dir, root, { name: 'ocsp-signer', subject: `/O=${ORG}/CN=Ocsp Responder`, kind: 'ec-256', extensions: 'ocsp_signer' });
+  const delegatedRsa = issueCertificate(dir, root, { name: 'ocsp-signer-rsa', subject: `/O=${ORG}/CN=Ocsp Responder RSA`, kind: 'rsa', extensions: 'ocsp_signer' });
   const rogue = issueCertificate(dir, root, { name: 'rogue-signer', subject: `/O=${ORG}/CN=Rogue Responder`, kind: 'ec-256', extensions: 'rogue_signer' });
   const client = (name: string, ou: string, cn: string) =>
     issueCertificate(dir, root, { name, subject: `/O=${ORG}/OU=${ou}/CN=${cn}`, kind: 'ec-256', extensions: 'ocsp_client', email: `${cn}@ocsp.test` });
@@ -114,7 +150,9 @@ export function buildOcspPki(options: OcspPkiOptions = {}): OcspPki {
     signers: {
       issuer: { cert: root.cert, key: root.key },
       delegated: { cert: delegated.leaf, key: delegated.key },
+      'delegated-rsa': { cert: delegatedRsa.leaf, key: delegatedRsa.key },
       rogue: { cert: rogue.leaf, key: rogue.key },
+      impostor: { cert: impostor.leaf, key: impostor.key },
     },
     clients: { good, revoked, unknown: { leaf: at('unknown.pem'), chain: at('unknown-chain.pem'), key: at('unknown.key') } },
   };

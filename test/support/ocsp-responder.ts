@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { BasicOCSPResponse, OCSPResponse } from '@peculiar/asn1-ocsp';
 import type { BridgeReady } from './ocsp-netns-bridge.ts';
-import type { OcspPki, OcspSignerKind } from './ocsp-pki.ts';
+import { responderArgs, type OcspPki, type OcspSignerKind } from './ocsp-pki.ts';
 
 /**
  * What the front does with a request:
@@ -40,6 +40,7 @@ const BRIDGE = fileURLToPath(new URL('./ocsp-netns-bridge.ts', import.meta.url))
 const TSX = import.meta.resolve('tsx');
 const MAX_REQUEST_BYTES = 65_536;
 const STOP_GRACE_MS = 2_000;
+const START_TIMEOUT_MS = 15_000;
 
 /** The responder processes: the bridge, and openssl in the bridge's process group. */
 interface Bridge {
@@ -97,18 +98,22 @@ export class OcspFront {
    */
   async start(pki: OcspPki, options: { readonly signer: OcspSignerKind }): Promise<void> {
     await this.#stopBridge();
-    const signer = pki.signers[options.signer];
     rmSync(this.#socket, { force: true });
     const requestFile = join(this.#socketDir, 'good.req');
     // The genuine question about another certificate, for the `wrong-certificate` mode.
     execFileSync('openssl', ['ocsp', '-issuer', pki.rootCert, '-cert', pki.clients.good.leaf, '-no_nonce', '-reqout', requestFile], { stdio: 'pipe' });
     this.#substitute = readFileSync(requestFile);
 
-    const bridge = [process.execPath, '--import', TSX, BRIDGE, this.#socket, '-index', pki.index, '-CA', pki.rootCert, '-rsigner', signer.cert, '-rkey', signer.key, '-ndays', '1'];
+    const bridge = [process.execPath, '--import', TSX, BRIDGE, this.#socket, ...responderArgs(pki, options.signer)];
     // `unshare -rn`: new user and network namespaces; the bridge execs in place of the shell, and
     // `detached` gives it a process group of its own that openssl joins, so stop() ends both.
     const child = spawn('unshare', ['-rn', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', ...bridge], { detached: true, stdio: 'pipe' });
-    this.#bridge = { child, ready: await readyLine(child) };
+    try {
+      this.#bridge = { child, ready: await readyLine(child) };
+    } catch (error) {
+      signalGroup(child, 'SIGKILL');
+      throw error;
+    }
   }
 
   /** Switches the front's behaviour; `delayMs` is the stall of the `slow` mode. */
@@ -131,16 +136,8 @@ export class OcspFront {
     this.#bridge = undefined;
     if (bridge === undefined || bridge.child.exitCode !== null || bridge.child.signalCode !== null) return;
     const exited = once(bridge.child, 'exit');
-    const group = -bridge.child.pid!;
-    const signal = (name: NodeJS.Signals) => {
-      try {
-        process.kill(group, name);
-      } catch {
-        // The group is already gone.
-      }
-    };
-    signal('SIGTERM');
-    const timer = setTimeout(() => signal('SIGKILL'), STOP_GRACE_MS);
+    signalGroup(bridge.child, 'SIGTERM');
+    const timer = setTimeout(() => signalGroup(bridge.child, 'SIGKILL'), STOP_GRACE_MS);
     await exited;
     clearTimeout(timer);
   }
@@ -179,19 +176,36 @@ export class OcspFront {
   }
 }
 
+/** Signals the bridge's process group (the bridge and openssl), if it is still there. */
+function signalGroup(child: ChildProcessWithoutNullStreams, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // The group is already gone.
+  }
+}
+
+/** Waits for the bridge's {@link BridgeReady} line. */
 async function readyLine(child: ChildProcessWithoutNullStreams): Promise<BridgeReady> {
   let stdout = '';
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-      const line = stdout.split('\n', 2);
-      if (line.length === 2) resolve(JSON.parse(line[0]!) as BridgeReady);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await new Promise<BridgeReady>((resolve, reject) => {
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        stdout += chunk;
+        const line = stdout.split('\n', 2);
+        if (line.length === 2) resolve(JSON.parse(line[0]!) as BridgeReady);
+      });
+      child.on('error', reject);
+      child.on('exit', (code) => reject(new Error(`the OCSP responder did not start (exit ${code}): ${stderr}`)));
+      timer = setTimeout(() => reject(new Error(`the OCSP responder did not start in ${START_TIMEOUT_MS} ms: ${stderr}`)), START_TIMEOUT_MS);
     });
-    child.on('error', reject);
-    child.on('exit', (code) => reject(new Error(`the OCSP responder did not start (exit ${code}): ${stderr}`)));
-  });
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -207,7 +221,7 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 
 /** POSTs the OCSP request to the responder through the bridge's Unix socket. */
 async function forward(socketPath: string, body: Buffer): Promise<{ status: number; body: Buffer }> {
-  const outgoing = request({ socketPath, method: 'POST', path: '/', headers: { 'Content-Type': 'application/ocsp-request', 'Content-Length': body.length } });
+  const outgoing = request({ socketPath, agent: false, method: 'POST', path: '/', headers: { 'Content-Type': 'application/ocsp-request', 'Content-Length': body.length } });
   outgoing.end(body);
   const [response] = (await once(outgoing, 'response')) as [IncomingMessage];
   return { status: response.statusCode ?? 502, body: await readBody(response) };
