@@ -11,22 +11,12 @@ import t, { type Test } from 'tap';
 import { authenticate, expectAccept, expectReject } from '../support/eapol-checks.ts';
 import { FakeGoogle } from '../support/fake-google.ts';
 import { FakeOkta } from '../support/fake-okta.ts';
-import { FakeWebhook, type FakeHttpServer } from '../support/fake-webhook.ts';
+import type { FakeHttpServer } from '../support/fake-http.ts';
+import { FakeWebhook } from '../support/fake-webhook.ts';
+import { identityPolicy } from '../support/identity-policy.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 
-const POLICY = `
-policy:
-  rules:
-    - name: engineering
-      match: { identity: { groups: Engineering } }
-      action: accept
-      vlan: 100
-    - name: employees
-      match: { identity: { status: active } }
-      action: accept
-      vlan: 300
-  default: { action: reject, reason: no-matching-rule }
-`;
+const POLICY = identityPolicy();
 
 /** One provider under test: how to set the dev client `client-ec` up in each state. */
 interface Directory {

@@ -13,7 +13,7 @@
  *   `@odata.nextLink`.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { FakeHttpServer, type FakeRequest, type FakeResponse } from './fake-webhook.ts';
+import { bearerToken, decodeSegments, FakeHttpServer, namesOf, oauthError, type FakeRequest, type FakeResponse } from './fake-http.ts';
 
 /** The scope the fake grants: Graph's application ID URI with `/.default`. */
 export const GRAPH_DEFAULT_SCOPE = 'https://graph.microsoft.com/.default';
@@ -128,9 +128,9 @@ export class FakeEntra extends FakeHttpServer {
     if (request.path.endsWith('/oauth2/v2.0/token')) return request.method === 'POST' ? this.#token(request) : this.#graphError(405, 'Request_BadRequest', 'Method not allowed');
     if (!request.path.startsWith('/v1.0/')) return this.#graphError(400, 'BadRequest', 'Invalid version.');
     if (request.method !== 'GET') return this.#graphError(405, 'Request_BadRequest', 'Specified HTTP method is not allowed for the request target.');
-    const authorization = request.headers.authorization ?? '';
-    if (!authorization.startsWith('Bearer ') || !this.#tokens.has(authorization.slice('Bearer '.length))) {
-      const message = authorization === '' ? 'Access token is empty.' : 'Access token validation failure. Invalid audience.';
+    const token = bearerToken(request);
+    if (token === undefined || !this.#tokens.has(token)) {
+      const message = (request.headers.authorization ?? '') === '' ? 'Access token is empty.' : 'Access token validation failure. Invalid audience.';
       return { status: 401, headers: { 'www-authenticate': 'Bearer realm="", error="invalid_token"' }, body: graphError('InvalidAuthenticationToken', message) };
     }
     // Decoded segments after /v1.0/; `%2F` inside an id stays inside its segment.
@@ -151,15 +151,15 @@ export class FakeEntra extends FakeHttpServer {
   /** The v2.0 token endpoint, client credentials grant with a shared secret. */
   #token(request: FakeRequest): FakeResponse {
     const tenant = decodeSegments(request.path.split('/')[1] ?? '')?.[0];
-    if (tenant !== this.tenantId) return oauthError(400, 'invalid_tenant', `AADSTS90002: Tenant '${tenant}' not found.`);
+    if (tenant !== this.tenantId) return tokenError(400, 'invalid_tenant', `AADSTS90002: Tenant '${tenant}' not found.`);
     if (!String(request.headers['content-type']).startsWith('application/x-www-form-urlencoded')) {
-      return oauthError(400, 'invalid_request', "AADSTS900144: The request body must contain the following parameter: 'grant_type'.");
+      return tokenError(400, 'invalid_request', "AADSTS900144: The request body must contain the following parameter: 'grant_type'.");
     }
     const form = new URLSearchParams(request.body);
-    if (form.get('grant_type') !== 'client_credentials') return oauthError(400, 'unsupported_grant_type', 'AADSTS70003: The app requested an unsupported grant type.');
-    if (form.get('client_id') !== this.clientId) return oauthError(400, 'unauthorized_client', `AADSTS700016: Application not found in the directory.`);
-    if (form.get('client_secret') !== this.clientSecret) return oauthError(401, 'invalid_client', 'AADSTS7000215: Invalid client secret provided.');
-    if (form.get('scope') !== GRAPH_DEFAULT_SCOPE) return oauthError(400, 'invalid_scope', 'AADSTS1002012: The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.');
+    if (form.get('grant_type') !== 'client_credentials') return tokenError(400, 'unsupported_grant_type', 'AADSTS70003: The app requested an unsupported grant type.');
+    if (form.get('client_id') !== this.clientId) return tokenError(400, 'unauthorized_client', `AADSTS700016: Application not found in the directory.`);
+    if (form.get('client_secret') !== this.clientSecret) return tokenError(401, 'invalid_client', 'AADSTS7000215: Invalid client secret provided.');
+    if (form.get('scope') !== GRAPH_DEFAULT_SCOPE) return tokenError(400, 'invalid_scope', 'AADSTS1002012: The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.');
     const accessToken = `eyJ0eXAiOiJKV1QifQ.fake.${randomBytes(24).toString('base64url')}`;
     this.#tokens.add(accessToken);
     return { status: 200, body: { token_type: 'Bearer', expires_in: this.#tokenLifetimeSeconds, ext_expires_in: this.#tokenLifetimeSeconds, access_token: accessToken } };
@@ -169,7 +169,7 @@ export class FakeEntra extends FakeHttpServer {
   #user(request: FakeRequest, key: string): FakeResponse {
     const user = this.#users.get(key.toLowerCase()) ?? [...this.#users.values()].find((candidate) => candidate.id === key);
     if (user === undefined) return this.#notFound(key);
-    const [given = '', family = ''] = (user.userPrincipalName.split('@')[0] ?? '').split('.');
+    const [given, family] = namesOf(user.userPrincipalName);
     const resource = {
       id: user.id,
       userPrincipalName: user.userPrincipalName,
@@ -254,14 +254,6 @@ const GRAPH_CODES: Readonly<Record<number, string>> = {
   503: 'serviceNotAvailable',
 };
 
-function decodeSegments(path: string): string[] | undefined {
-  try {
-    return path.split('/').map(decodeURIComponent);
-  } catch {
-    return undefined;
-  }
-}
-
 function deviceResource(device: StoredDevice): Record<string, unknown> {
   return {
     id: device.id,
@@ -280,7 +272,8 @@ function project(resource: Readonly<Record<string, unknown>>, request: FakeReque
   return Object.fromEntries(names.filter((name) => name in resource).map((name) => [name, resource[name] ?? null]));
 }
 
-/** An OAuth2 error answer of the identity platform (RFC 6749 §5.2). */
-function oauthError(status: number, error: string, description: string): FakeResponse {
-  return { status, body: { error, error_description: description, error_codes: [Number(/AADSTS(\d+)/.exec(description)?.[1] ?? 0)], timestamp: new Date().toISOString(), trace_id: randomUUID(), correlation_id: randomUUID() } };
+/** An OAuth2 error answer of the identity platform (RFC 6749 §5.2), with its AADSTS code and trace ids. */
+function tokenError(status: number, error: string, description: string): FakeResponse {
+  const errorCode = Number(/AADSTS(\d+)/.exec(description)?.[1] ?? 0);
+  return oauthError(status, error, description, { error_codes: [errorCode], timestamp: new Date().toISOString(), trace_id: randomUUID(), correlation_id: randomUUID() });
 }

@@ -9,9 +9,9 @@
  *   need a live bearer token with the right scope (401 / 403 otherwise) and page groups with
  *   `nextPageToken`.
  */
-import { generateKeyPair, randomBytes, verify, type KeyObject } from 'node:crypto';
+import { generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import { FakeHttpServer, type FakeRequest, type FakeResponse } from './fake-webhook.ts';
+import { bearerToken, FakeHttpServer, namesOf, oauthError, parseJwt, verifyJwt, type FakeRequest, type FakeResponse } from './fake-http.ts';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -148,11 +148,11 @@ export class FakeGoogle extends FakeHttpServer {
   }
 
   protected override route(request: FakeRequest): FakeResponse {
-    if (request.path === '/token') return request.method === 'POST' ? this.#token(request) : this.#error(405, 'Method Not Allowed');
-    if (request.method !== 'GET') return this.#error(405, 'Method Not Allowed');
+    if (request.path === '/token') return request.method === 'POST' ? this.#token(request) : this.errorResponse(405, 'Method Not Allowed');
+    if (request.method !== 'GET') return this.errorResponse(405, 'Method Not Allowed');
     if (request.path === GROUPS_PATH) return this.#authorized(request, GROUP_SCOPE) ?? this.#groups(request);
     if (request.path.startsWith(USERS_PATH)) return this.#authorized(request, USER_SCOPE) ?? this.#user(request);
-    return this.#error(404, 'Not Found');
+    return this.errorResponse(404, 'Not Found');
   }
 
   #serviceAccountKey(): ServiceAccountKey {
@@ -166,19 +166,14 @@ export class FakeGoogle extends FakeHttpServer {
     if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') {
       return oauthError(400, 'unsupported_grant_type', 'Invalid grant_type: ' + (form.get('grant_type') ?? ''));
     }
-    const parts = (form.get('assertion') ?? '').split('.');
-    const [headerPart, claimsPart, signaturePart] = parts;
-    if (parts.length !== 3 || headerPart === undefined || claimsPart === undefined || signaturePart === undefined) {
-      return oauthError(400, 'invalid_request', 'Invalid JWT.');
-    }
-    const header = decodeJson(headerPart);
-    const claims = decodeJson(claimsPart);
+    const jwt = parseJwt(form.get('assertion') ?? '');
+    if (jwt === undefined) return oauthError(400, 'invalid_request', 'Invalid JWT.');
+    const { header, claims } = jwt;
     const key = this.#serviceAccountKey();
     if (header?.alg !== 'RS256' || (header.kid !== undefined && header.kid !== key.privateKeyId)) {
       return oauthError(400, 'invalid_grant', 'Invalid JWT Signature.');
     }
-    const signed = Buffer.from(`${headerPart}.${claimsPart}`);
-    if (!verify('sha256', signed, key.publicKey, Buffer.from(signaturePart, 'base64url'))) return oauthError(400, 'invalid_grant', 'Invalid JWT Signature.');
+    if (!verifyJwt(jwt, key.publicKey)) return oauthError(400, 'invalid_grant', 'Invalid JWT Signature.');
     if (claims === undefined || claims.iss !== this.clientEmail) return oauthError(400, 'invalid_grant', 'Invalid JWT: iss.');
     if (claims.aud !== this.tokenUrl) return oauthError(400, 'invalid_grant', 'Invalid JWT: aud.');
     const now = Date.now() / 1000;
@@ -198,26 +193,25 @@ export class FakeGoogle extends FakeHttpServer {
 
   /** The 401 or 403 for a request without a live token of `scope`; undefined when it has one. */
   #authorized(request: FakeRequest, scope: string): FakeResponse | undefined {
-    const authorization = request.headers.authorization ?? '';
-    const token = authorization.startsWith('Bearer ') ? this.#tokens.get(authorization.slice('Bearer '.length)) : undefined;
+    const bearer = bearerToken(request);
+    const token = bearer === undefined ? undefined : this.#tokens.get(bearer);
     if (token === undefined || token.expiresAt <= Date.now()) {
       return {
-        status: 401,
+        ...this.errorResponse(401, 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.'),
         headers: { 'www-authenticate': 'Bearer realm="https://accounts.google.com/", error="invalid_token"' },
-        body: this.errorBody(401, 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.'),
       };
     }
-    if (!token.scopes.has(scope)) return this.#error(403, 'Request had insufficient authentication scopes.');
+    if (!token.scopes.has(scope)) return this.errorResponse(403, 'Request had insufficient authentication scopes.');
     return undefined;
   }
 
   /** `users.get`: the user resource of the `basic` projection. */
   #user(request: FakeRequest): FakeResponse {
     const segment = request.path.slice(USERS_PATH.length);
-    if (segment === '' || segment.includes('/')) return this.#error(404, 'Not Found');
+    if (segment === '' || segment.includes('/')) return this.errorResponse(404, 'Not Found');
     const user = this.#findUser(decodeURIComponent(segment));
-    if (user === undefined) return this.#error(404, 'Resource Not Found: userKey');
-    const [givenName = '', familyName = ''] = (user.primaryEmail.split('@')[0] ?? '').split('.');
+    if (user === undefined) return this.errorResponse(404, 'Resource Not Found: userKey');
+    const [givenName, familyName] = namesOf(user.primaryEmail);
     return {
       status: 200,
       body: {
@@ -250,14 +244,14 @@ export class FakeGoogle extends FakeHttpServer {
   /** `groups.list` with `userKey`: the user's groups, a page at a time. */
   #groups(request: FakeRequest): FakeResponse {
     const userKey = request.query.get('userKey');
-    if (userKey === null) return this.#error(400, 'Bad Request');
+    if (userKey === null) return this.errorResponse(400, 'Bad Request');
     const maxResults = Number(request.query.get('maxResults') ?? '200');
-    if (!Number.isInteger(maxResults) || maxResults < 1 || maxResults > 200) return this.#error(400, 'Invalid Input: maxResults');
+    if (!Number.isInteger(maxResults) || maxResults < 1 || maxResults > 200) return this.errorResponse(400, 'Invalid Input: maxResults');
     const user = this.#findUser(userKey);
-    if (user === undefined) return this.#error(404, 'Resource Not Found: userKey');
+    if (user === undefined) return this.errorResponse(404, 'Resource Not Found: userKey');
     const pageToken = request.query.get('pageToken');
     const offset = pageToken === null ? 0 : Number(Buffer.from(pageToken, 'base64url').toString('utf8').replace(/^offset:/, ''));
-    if (!Number.isInteger(offset) || offset < 0) return this.#error(400, 'Invalid Input: pageToken');
+    if (!Number.isInteger(offset) || offset < 0) return this.errorResponse(400, 'Invalid Input: pageToken');
     const all = user.groups ?? [];
     const size = Math.min(maxResults, this.groupPageSize);
     const page = all.slice(offset, offset + size).map((group, index) => ({
@@ -289,10 +283,6 @@ export class FakeGoogle extends FakeHttpServer {
     if (byEmail !== undefined) return byEmail;
     return [...this.#users.values()].find((user) => user.id === key);
   }
-
-  #error(status: number, message: string): FakeResponse {
-    return { status, body: this.errorBody(status, message) };
-  }
 }
 
 /** Google's `errors[].reason` and `status` for each HTTP status. */
@@ -306,17 +296,3 @@ const ERRORS: Readonly<Record<number, readonly [string, string]>> = {
   500: ['backendError', 'INTERNAL'],
   503: ['backendError', 'UNAVAILABLE'],
 };
-
-/** An OAuth 2.0 error response (RFC 6749 §5.2) as Google's token endpoint sends it. */
-function oauthError(status: number, error: string, description: string): FakeResponse {
-  return { status, body: { error, error_description: description } };
-}
-
-function decodeJson(part: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}

@@ -11,8 +11,8 @@
  *   scope of the resource (401 `E0000011` / 403 `E0000006` otherwise); unknown ids get 404
  *   `E0000007`; groups come in pages of `min(limit, groupPageSize)` linked by `Link: rel="next"`.
  */
-import { randomBytes, verify, type KeyObject } from 'node:crypto';
-import { FakeHttpServer, type FakeRequest, type FakeResponse } from './fake-webhook.ts';
+import { randomBytes, type KeyObject } from 'node:crypto';
+import { bearerToken, decodeSegments, FakeHttpServer, namesOf, oauthError, parseJwt, verifyJwt, type FakeRequest, type FakeResponse } from './fake-http.ts';
 
 /** A user of the fake org. */
 export interface FakeOktaUser {
@@ -177,19 +177,13 @@ export class FakeOkta extends FakeHttpServer {
   #assertionProblem(assertion: string): string | undefined {
     const app = this.#serviceApp;
     if (app === undefined) return 'Client authentication failed. Either the client or the client credentials are invalid.';
-    const parts = assertion.split('.');
-    const [headerPart, claimsPart, signaturePart] = parts;
-    if (parts.length !== 3 || headerPart === undefined || claimsPart === undefined || signaturePart === undefined) return 'The client_assertion token is malformed.';
-    const header = decodeJson(headerPart);
-    const claims = decodeJson(claimsPart);
-    if (header === undefined || claims === undefined) return 'The client_assertion token is malformed.';
-    const ec = app.publicKey.asymmetricKeyType === 'ec';
-    if (header.alg !== (ec ? 'ES256' : 'RS256')) return 'The client_assertion token has an invalid signing algorithm.';
+    const jwt = parseJwt(assertion);
+    const header = jwt?.header;
+    const claims = jwt?.claims;
+    if (jwt === undefined || header === undefined || claims === undefined) return 'The client_assertion token is malformed.';
+    if (header.alg !== (app.publicKey.asymmetricKeyType === 'ec' ? 'ES256' : 'RS256')) return 'The client_assertion token has an invalid signing algorithm.';
     if (app.keyId !== undefined && header.kid !== app.keyId) return 'The client_assertion token has a kid which does not identify a registered key.';
-    const signature = Buffer.from(signaturePart, 'base64url');
-    const input = Buffer.from(`${headerPart}.${claimsPart}`);
-    const valid = ec ? verify('sha256', input, { key: app.publicKey, dsaEncoding: 'ieee-p1363' }, signature) : verify('sha256', input, app.publicKey, signature);
-    if (!valid) return 'The client_assertion signature is invalid.';
+    if (!verifyJwt(jwt, app.publicKey)) return 'The client_assertion signature is invalid.';
     if (claims.iss !== app.clientId || claims.sub !== app.clientId) return 'The client_assertion token has an invalid issuer or subject.';
     if (claims.aud !== this.tokenUrl) return 'The audience claim for client_assertion must be the endpoint invoked for the request.';
     const now = Date.now() / 1000;
@@ -204,9 +198,9 @@ export class FakeOkta extends FakeHttpServer {
 
   /** The 401 or 403 for a request without the API token or a live token of the path's scope. */
   #authorize(request: FakeRequest): FakeResponse | undefined {
-    const authorization = request.headers.authorization ?? '';
-    if (authorization === `SSWS ${this.apiToken}`) return undefined;
-    const scopes = authorization.startsWith('Bearer ') ? this.#tokens.get(authorization.slice('Bearer '.length)) : undefined;
+    if (request.headers.authorization === `SSWS ${this.apiToken}`) return undefined;
+    const token = bearerToken(request);
+    const scopes = token === undefined ? undefined : this.#tokens.get(token);
     if (scopes === undefined) {
       return { status: 401, headers: { 'www-authenticate': 'Bearer authorization_uri="", realm="", error="invalid_token"' }, body: oktaError('E0000011', 'Invalid token provided') };
     }
@@ -220,31 +214,25 @@ export class FakeOkta extends FakeHttpServer {
   /** GET /api/v1/users/{id or login}. */
   #user(key: string): FakeResponse {
     const user = this.#findUser(key);
-    if (user === undefined) return this.#error(404, 'E0000007', `Not found: Resource not found: ${key} (User)`);
-    const [firstName = '', lastName = ''] = (user.login.split('@')[0] ?? '').split('.');
-    return {
-      status: 200,
-      body: {
-        id: user.id,
-        status: user.status ?? 'ACTIVE',
-        created: '2023-01-10T09:30:00.000Z',
-        activated: '2023-01-10T09:31:00.000Z',
-        statusChanged: '2023-01-10T09:31:00.000Z',
-        lastLogin: null,
-        lastUpdated: '2024-05-01T08:00:00.000Z',
-        passwordChanged: null,
-        type: { id: 'oty00000000000000001' },
-        profile: { firstName, lastName, mobilePhone: null, secondEmail: null, login: user.login, email: user.login },
-        credentials: { provider: { type: 'OKTA', name: 'OKTA' } },
-        _links: { self: { href: `${this.url}/api/v1/users/${user.id}` } },
-      },
-    };
+    if (user === undefined) return this.#notFound(key, 'User');
+    const [firstName, lastName] = namesOf(user.login);
+    return oktaObject(user, {
+      activated: '2023-01-10T09:31:00.000Z',
+      statusChanged: '2023-01-10T09:31:00.000Z',
+      lastLogin: null,
+      lastUpdated: UPDATED,
+      passwordChanged: null,
+      type: { id: 'oty00000000000000001' },
+      profile: { firstName, lastName, mobilePhone: null, secondEmail: null, login: user.login, email: user.login },
+      credentials: { provider: { type: 'OKTA', name: 'OKTA' } },
+      _links: { self: { href: `${this.url}/api/v1/users/${user.id}` } },
+    });
   }
 
   /** GET /api/v1/users/{id}/groups: by Okta id only, a page at a time (`after` is an offset). */
   #groups(request: FakeRequest, userId: string): FakeResponse {
     const user = [...this.#users.values()].find((candidate) => candidate.id === userId);
-    if (user === undefined) return this.#error(404, 'E0000007', `Not found: Resource not found: ${userId} (User)`);
+    if (user === undefined) return this.#notFound(userId, 'User');
     const limit = Number(request.query.get('limit') ?? this.groupPageSize);
     const offset = Number(request.query.get('after') ?? 0);
     if (!Number.isInteger(limit) || limit < 1 || !Number.isInteger(offset) || offset < 0) return this.#error(400, 'E0000001', 'Api validation failed: limit');
@@ -252,9 +240,9 @@ export class FakeOkta extends FakeHttpServer {
     const all = user.groups ?? [];
     const page = all.slice(offset, offset + size).map((name, index) => ({
       id: `00g${String(offset + index).padStart(17, '0')}`,
-      created: '2023-01-10T09:30:00.000Z',
-      lastUpdated: '2023-01-10T09:30:00.000Z',
-      lastMembershipUpdated: '2024-05-01T08:00:00.000Z',
+      created: CREATED,
+      lastUpdated: CREATED,
+      lastMembershipUpdated: UPDATED,
       objectClass: ['okta:user_group'],
       type: 'OKTA_GROUP',
       profile: { name, description: null },
@@ -270,19 +258,13 @@ export class FakeOkta extends FakeHttpServer {
   /** GET /api/v1/devices/{deviceId}. */
   #device(id: string): FakeResponse {
     const device = this.#devices.get(id);
-    if (device === undefined) return this.#error(404, 'E0000007', `Not found: Resource not found: ${id} (Device)`);
-    return {
-      status: 200,
-      body: {
-        id: device.id,
-        status: device.status ?? 'ACTIVE',
-        created: '2023-01-10T09:30:00.000Z',
-        lastUpdated: '2024-05-01T08:00:00.000Z',
-        profile: { displayName: device.displayName ?? 'Fake laptop', platform: 'WINDOWS', registered: true, secureHardwarePresent: true },
-        resourceType: 'UDDevice',
-        _links: {},
-      },
-    };
+    if (device === undefined) return this.#notFound(id, 'Device');
+    return oktaObject(device, {
+      lastUpdated: UPDATED,
+      profile: { displayName: device.displayName ?? 'Fake laptop', platform: 'WINDOWS', registered: true, secureHardwarePresent: true },
+      resourceType: 'UDDevice',
+      _links: {},
+    });
   }
 
   /** A user by Okta id or login (case-insensitive). */
@@ -290,34 +272,26 @@ export class FakeOkta extends FakeHttpServer {
     return this.#users.get(key.toLowerCase()) ?? [...this.#users.values()].find((user) => user.id === key);
   }
 
+  /** 404 `E0000007` for an unknown user or device. */
+  #notFound(key: string, type: 'User' | 'Device'): FakeResponse {
+    return this.#error(404, 'E0000007', `Not found: Resource not found: ${key} (${type})`);
+  }
+
   #error(status: number, errorCode: string, summary: string): FakeResponse {
     return { status, body: oktaError(errorCode, summary) };
   }
 }
 
+/** The `created` and `lastUpdated` timestamps of the fake's objects. */
+const CREATED = '2023-01-10T09:30:00.000Z';
+const UPDATED = '2024-05-01T08:00:00.000Z';
+
+/** 200 with an Okta object: `id`, `status` (`ACTIVE` by default) and `created`, then `fields`. */
+function oktaObject(object: { readonly id: string; readonly status?: string | undefined }, fields: Readonly<Record<string, unknown>>): FakeResponse {
+  return { status: 200, body: { id: object.id, status: object.status ?? 'ACTIVE', created: CREATED, ...fields } };
+}
+
 /** Okta's error object. */
 function oktaError(errorCode: string, errorSummary: string): unknown {
   return { errorCode, errorSummary, errorLink: errorCode, errorId: `oae${randomBytes(11).toString('base64url')}`, errorCauses: [] };
-}
-
-/** An OAuth2 error answer of the token endpoint (RFC 6749 §5.2). */
-function oauthError(status: number, error: string, description: string): FakeResponse {
-  return { status, body: { error, error_description: description } };
-}
-
-function decodeSegments(path: string): string[] | undefined {
-  try {
-    return path.split('/').map(decodeURIComponent);
-  } catch {
-    return undefined;
-  }
-}
-
-function decodeJson(part: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
 }

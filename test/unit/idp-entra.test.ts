@@ -1,35 +1,14 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { EntraProvider, type EntraOptions } from '../../src/policy/identity/entra.ts';
-import { ProviderFailure, type IdentityQuery, type ProviderFailureReason } from '../../src/policy/identity/provider.ts';
 import { FakeEntra } from '../support/fake-entra.ts';
-import { closedUrl } from '../support/fake-webhook.ts';
+import { closedUrl } from '../support/fake-http.ts';
+import { device, expectFailure, signal, startFake, user } from '../support/idp-test-kit.ts';
 
-const entra = await FakeEntra.start();
-t.teardown(() => entra.close());
+const entra = await startFake(t, () => FakeEntra.start());
 
 /** A provider with its own token cache, pointed at the fake for both login and Graph. */
 function provider(options: Partial<EntraOptions> = {}): EntraProvider {
   return new EntraProvider({ name: 'entra', tenantId: entra.tenantId, clientId: entra.clientId, clientSecret: entra.clientSecret, loginUrl: entra.url, graphUrl: entra.url, ...options });
-}
-
-const user = (id: string, groups = false): IdentityQuery => ({ kind: 'user', id, groups });
-const device = (id: string, groups = false): IdentityQuery => ({ kind: 'device', id, groups });
-const signal = (): AbortSignal => AbortSignal.timeout(5000);
-
-/** Asserts that `promise` rejects with a ProviderFailure of `reason`; returns it. */
-async function failure(t: Test, promise: Promise<unknown>, reason: ProviderFailureReason): Promise<ProviderFailure | undefined> {
-  try {
-    await promise;
-  } catch (error) {
-    if (!(error instanceof ProviderFailure)) {
-      t.fail(`a ProviderFailure, not ${String(error)}`);
-      return undefined;
-    }
-    t.equal(error.reason, reason, `reason ${reason} (${error.message})`);
-    return error;
-  }
-  t.fail(`rejects with ${reason}`);
-  return undefined;
 }
 
 t.test('users: active, disabled, not found, by UPN and by object id', async (t) => {
@@ -73,7 +52,7 @@ t.test('groups: every page through @odata.nextLink, capped', async (t) => {
 
   entra.groupPageSize = 1;
   entra.setUser({ userPrincipalName: 'many@example.com', groups: Array.from({ length: 21 }, (_, i) => `M${i}`) });
-  await failure(t, idp.lookup(user('many@example.com', true), signal()), 'bad-response');
+  await expectFailure(t, idp.lookup(user('many@example.com', true), signal()), 'bad-response');
   entra.setUser({ userPrincipalName: 'twenty@example.com', groups: Array.from({ length: 20 }, (_, i) => `T${i}`) });
   t.equal((await idp.lookup(user('twenty@example.com', true), signal())).status, 'active', '20 pages are read');
 });
@@ -82,7 +61,7 @@ t.test('groups: a nextLink to another origin is refused (the token would go ther
   const idp = provider();
   const objectId = entra.setUser({ userPrincipalName: 'link@example.com', groups: ['A'] });
   entra.respondNext(1, { path: `/v1.0/users/${objectId}/transitiveMemberOf`, status: 200, body: { value: [], '@odata.nextLink': 'https://graph.example.net/v1.0/next' } });
-  await failure(t, idp.lookup(user('link@example.com', true), signal()), 'bad-response');
+  await expectFailure(t, idp.lookup(user('link@example.com', true), signal()), 'bad-response');
 });
 
 t.test('devices: by deviceId, with groups', async (t) => {
@@ -142,16 +121,16 @@ t.test('tokens: one for many lookups, renewed before expiry, dropped after a 401
   t.equal(entra.requests('/v1.0/users/tok') - graph, 2, 'the request is sent again once');
 
   entra.respondNext(2, { path: '/v1.0/', status: 401, body: { error: { code: 'InvalidAuthenticationToken', message: 'Access token has expired.' } } });
-  await failure(t, idp.lookup(user('tok@example.com'), signal()), 'auth-failed');
+  await expectFailure(t, idp.lookup(user('tok@example.com'), signal()), 'auth-failed');
   t.equal(entra.requests(entra.tokenPath) - tokens, 4, 'a second 401 is not retried again');
 });
 
 t.test('token endpoint refusals are auth-failed and never echo the secret', async (t) => {
-  const wrongSecret = await failure(t, provider({ clientSecret: 'not-the-secret' }).lookup(user('x@example.com'), signal()), 'auth-failed');
+  const wrongSecret = await expectFailure(t, provider({ clientSecret: 'not-the-secret' }).lookup(user('x@example.com'), signal()), 'auth-failed');
   t.notMatch(wrongSecret?.message ?? '', /not-the-secret/, 'no secret in the message');
-  const wrongTenant = await failure(t, provider({ tenantId: 'other-tenant' }).lookup(user('x@example.com'), signal()), 'auth-failed');
+  const wrongTenant = await expectFailure(t, provider({ tenantId: 'other-tenant' }).lookup(user('x@example.com'), signal()), 'auth-failed');
   t.match(wrongTenant?.message ?? '', /invalid_tenant/, 'the OAuth2 error code is named');
-  await failure(t, provider({ clientId: 'someone-else' }).lookup(user('x@example.com'), signal()), 'auth-failed');
+  await expectFailure(t, provider({ clientId: 'someone-else' }).lookup(user('x@example.com'), signal()), 'auth-failed');
 });
 
 t.test('failures: 429, slow, 500, closed port, not JSON, wrong shapes', async (t) => {
@@ -160,27 +139,27 @@ t.test('failures: 429, slow, 500, closed port, not JSON, wrong shapes', async (t
   await idp.lookup(user('fail@example.com'), signal()); // token cached: the faults hit Graph
 
   entra.rateLimitNext(1, 7, '/v1.0/');
-  const limited = await failure(t, idp.lookup(user('fail@example.com'), signal()), 'rate-limited');
+  const limited = await expectFailure(t, idp.lookup(user('fail@example.com'), signal()), 'rate-limited');
   t.equal(limited?.retryAfterMs, 7000, 'Retry-After in ms');
 
   entra.setDelay(1000);
   t.teardown(() => entra.setDelay(0));
   const started = Date.now();
-  await failure(t, idp.lookup(user('fail@example.com'), AbortSignal.timeout(200)), 'timeout');
+  await expectFailure(t, idp.lookup(user('fail@example.com'), AbortSignal.timeout(200)), 'timeout');
   t.ok(Date.now() - started < 900, 'gives up at the deadline');
   entra.setDelay(0);
 
   entra.failNext(1, 500, '/v1.0/');
-  await failure(t, idp.lookup(user('fail@example.com'), signal()), 'http-error');
+  await expectFailure(t, idp.lookup(user('fail@example.com'), signal()), 'http-error');
   entra.malformedNext(1, '/v1.0/');
-  await failure(t, idp.lookup(user('fail@example.com'), signal()), 'bad-response');
+  await expectFailure(t, idp.lookup(user('fail@example.com'), signal()), 'bad-response');
   entra.respondNext(1, { path: '/v1.0/', status: 200, body: { id: 'x', userPrincipalName: 'fail@example.com' } });
-  await failure(t, idp.lookup(user('fail@example.com'), signal()), 'bad-response');
+  await expectFailure(t, idp.lookup(user('fail@example.com'), signal()), 'bad-response');
   entra.respondNext(1, { path: '/v1.0/', status: 404, body: { error: { code: 'BadRequest', message: 'Invalid version.' } } });
-  await failure(t, idp.lookup(user('fail@example.com'), signal()), 'http-error');
+  await expectFailure(t, idp.lookup(user('fail@example.com'), signal()), 'http-error');
   entra.respondNext(1, { path: '/v1.0/devices', status: 200, body: { value: [{ id: 'a', accountEnabled: true }, { id: 'b', accountEnabled: true }] } });
-  await failure(t, idp.lookup(device('dup'), signal()), 'bad-response');
+  await expectFailure(t, idp.lookup(device('dup'), signal()), 'bad-response');
 
   const url = await closedUrl();
-  await failure(t, provider({ loginUrl: url, graphUrl: url }).lookup(user('fail@example.com'), signal()), 'network');
+  await expectFailure(t, provider({ loginUrl: url, graphUrl: url }).lookup(user('fail@example.com'), signal()), 'network');
 });

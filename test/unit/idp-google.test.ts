@@ -1,17 +1,16 @@
 import { generateKeyPairSync } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { GoogleProvider, parseServiceAccountKey, type GoogleOptions } from '../../src/policy/identity/google.ts';
-import { ProviderFailure, type IdentityQuery } from '../../src/policy/identity/provider.ts';
 import { createServiceAccountKey, FakeGoogle } from '../support/fake-google.ts';
-import { closedUrl } from '../support/fake-webhook.ts';
+import { closedUrl } from '../support/fake-http.ts';
+import { failureOf, identity, signal, startFake } from '../support/idp-test-kit.ts';
 
 const USERS = '/admin/directory/v1/users/';
 const GROUPS = '/admin/directory/v1/groups';
 
 /** A started fake with a few users and a provider pointed at it. */
 async function setup(t: Test, options: Partial<GoogleOptions> = {}) {
-  const google = await FakeGoogle.start();
-  t.teardown(() => google.close());
+  const google = await startFake(t, () => FakeGoogle.start());
   google.setUser({ primaryEmail: 'ada@example.com', id: '111', groups: [{ email: 'staff@example.com', name: 'Staff' }, { email: 'wifi@example.com', name: 'Wi-Fi users' }] });
   google.setUser({ primaryEmail: 'bob@example.com', suspended: true, suspensionReason: 'ADMIN', groups: [{ email: 'staff@example.com', name: 'Staff' }] });
   google.setUser({ primaryEmail: 'cy@example.com', suspended: true });
@@ -26,24 +25,8 @@ async function setup(t: Test, options: Partial<GoogleOptions> = {}) {
   return { google, provider };
 }
 
-function user(id: string, groups = true): IdentityQuery {
-  return { kind: 'user', id, groups };
-}
-
-function signal(): AbortSignal {
-  return AbortSignal.timeout(5000);
-}
-
-/** The failure a lookup rejects with. */
-async function failure(promise: Promise<unknown>): Promise<ProviderFailure> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ProviderFailure) return error;
-    throw error;
-  }
-  throw new Error('expected the lookup to fail');
-}
+/** A user lookup; with groups by default. */
+const user = (id: string, groups = true) => identity('user', id, groups);
 
 t.test('parseServiceAccountKey', async (t) => {
   const key = await createServiceAccountKey({ clientEmail: 'sa@p.iam.gserviceaccount.com', tokenUri: 'https://oauth2.googleapis.com/token' });
@@ -128,9 +111,9 @@ t.test('a user deleted between the user and group requests is not-found', async 
 t.test('a 404 without Google\'s notFound reason is a wrong URL, not an answer', async (t) => {
   const { google, provider } = await setup(t);
   google.respondNext(1, { path: USERS, status: 404, body: { message: 'no such route' } });
-  t.equal((await failure(provider.lookup(user('ada@example.com'), signal()))).reason, 'http-error');
+  t.equal((await failureOf(provider.lookup(user('ada@example.com'), signal()))).reason, 'http-error');
   google.respondNext(1, { path: USERS, status: 404, text: '<html>Not Found</html>' });
-  t.equal((await failure(provider.lookup(user('ada@example.com'), signal()))).reason, 'bad-response');
+  t.equal((await failureOf(provider.lookup(user('ada@example.com'), signal()))).reason, 'bad-response');
 });
 
 t.test('keys that cannot be one path segment are not-found without a request', async (t) => {
@@ -156,14 +139,14 @@ t.test('too many pages of groups fail rather than answer a partial list', async 
   const { google, provider } = await setup(t);
   google.setUser({ primaryEmail: 'huge@example.com', groups: Array.from({ length: 25 }, (_, i) => ({ email: `g${i}@example.com`, name: `G${i}` })) });
   google.groupPageSize = 1;
-  const error = await failure(provider.lookup(user('huge@example.com'), signal()));
+  const error = await failureOf(provider.lookup(user('huge@example.com'), signal()));
   t.equal(error.reason, 'bad-response');
   t.equal(google.requests(GROUPS), 20);
 });
 
 t.test('device lookups are unsupported', async (t) => {
   const { google, provider } = await setup(t);
-  const error = await failure(provider.lookup({ kind: 'device', id: 'dev-1', groups: false }, signal()));
+  const error = await failureOf(provider.lookup(identity('device', 'dev-1', false), signal()));
   t.equal(error.reason, 'unsupported');
   t.equal(google.requests(), 0, 'nothing is sent');
 });
@@ -209,7 +192,7 @@ t.test('a token the API refuses is dropped and the request retried once', async 
   t.equal(google.requests(USERS), 3);
 
   google.respondNext(5, { path: USERS, status: 401, body: { error: { code: 401, message: 'Invalid Credentials' } } });
-  const error = await failure(provider.lookup(user('ada@example.com', false), signal()));
+  const error = await failureOf(provider.lookup(user('ada@example.com', false), signal()));
   t.equal(error.reason, 'auth-failed');
   t.equal(google.requests(USERS), 5, 'one retry, no more');
   t.equal(google.requests('/token'), 3);
@@ -217,24 +200,23 @@ t.test('a token the API refuses is dropped and the request retried once', async 
 });
 
 t.test('an assertion the token endpoint refuses is auth-failed', async (t) => {
-  const google = await FakeGoogle.start();
-  t.teardown(() => google.close());
+  const google = await startFake(t, () => FakeGoogle.start());
   google.setUser({ primaryEmail: 'ada@example.com' });
   const otherKey = await createServiceAccountKey({ clientEmail: google.clientEmail, tokenUri: google.tokenUrl });
   const wrongKey = new GoogleProvider({ name: 'g', serviceAccount: parseServiceAccountKey(otherKey.json), subject: google.subject, directoryUrl: google.url });
-  const error = await failure(wrongKey.lookup(user('ada@example.com'), signal()));
+  const error = await failureOf(wrongKey.lookup(user('ada@example.com'), signal()));
   t.equal(error.reason, 'auth-failed', 'a key Google does not know');
   t.notMatch(error.message, /PRIVATE KEY|eyJ/, 'neither key nor assertion in the message');
 
   const wrongSubject = new GoogleProvider({ name: 'g', serviceAccount: parseServiceAccountKey(google.serviceAccountJson), subject: 'someone@example.com', directoryUrl: google.url });
-  t.equal((await failure(wrongSubject.lookup(user('ada@example.com'), signal()))).reason, 'auth-failed', 'a subject the delegation does not cover');
+  t.equal((await failureOf(wrongSubject.lookup(user('ada@example.com'), signal()))).reason, 'auth-failed', 'a subject the delegation does not cover');
   t.equal(google.requests(USERS), 0);
 });
 
 t.test('429 is rate-limited with the delay Google asks for', async (t) => {
   const { google, provider } = await setup(t);
   google.rateLimitNext(1, 7, USERS);
-  const error = await failure(provider.lookup(user('ada@example.com'), signal()));
+  const error = await failureOf(provider.lookup(user('ada@example.com'), signal()));
   t.equal(error.reason, 'rate-limited');
   t.equal(error.retryAfterMs, 7000);
 });
@@ -244,7 +226,7 @@ t.test('a slow answer times out on the caller signal', async (t) => {
   await provider.lookup(user('ada@example.com', false), signal());
   google.setDelay(2000);
   const started = Date.now();
-  const error = await failure(provider.lookup(user('ada@example.com', false), AbortSignal.timeout(200)));
+  const error = await failureOf(provider.lookup(user('ada@example.com', false), AbortSignal.timeout(200)));
   t.equal(error.reason, 'timeout');
   t.ok(Date.now() - started < 1500, 'gave up at the deadline');
 });
@@ -252,48 +234,47 @@ t.test('a slow answer times out on the caller signal', async (t) => {
 t.test('a slow token endpoint times out too', async (t) => {
   const { google, provider } = await setup(t);
   google.setDelay(2000);
-  t.equal((await failure(provider.lookup(user('ada@example.com'), AbortSignal.timeout(200)))).reason, 'timeout');
+  t.equal((await failureOf(provider.lookup(user('ada@example.com'), AbortSignal.timeout(200)))).reason, 'timeout');
 });
 
 t.test('500 is http-error', async (t) => {
   const { google, provider } = await setup(t);
   google.failNext(1, 500, GROUPS);
-  t.equal((await failure(provider.lookup(user('ada@example.com'), signal()))).reason, 'http-error');
+  t.equal((await failureOf(provider.lookup(user('ada@example.com'), signal()))).reason, 'http-error');
 });
 
 t.test('a closed port is network', async (t) => {
-  const google = await FakeGoogle.start();
-  t.teardown(() => google.close());
+  const google = await startFake(t, () => FakeGoogle.start());
   const provider = new GoogleProvider({ name: 'g', serviceAccount: parseServiceAccountKey(google.serviceAccountJson), subject: google.subject, directoryUrl: await closedUrl() });
-  t.equal((await failure(provider.lookup(user('ada@example.com'), signal()))).reason, 'network', 'directory down');
+  t.equal((await failureOf(provider.lookup(user('ada@example.com'), signal()))).reason, 'network', 'directory down');
   const noTokens = new GoogleProvider({
     name: 'g',
     serviceAccount: { ...parseServiceAccountKey(google.serviceAccountJson), tokenUri: `${await closedUrl()}/token` },
     subject: google.subject,
     directoryUrl: google.url,
   });
-  t.equal((await failure(noTokens.lookup(user('ada@example.com'), signal()))).reason, 'network', 'token endpoint down');
+  t.equal((await failureOf(noTokens.lookup(user('ada@example.com'), signal()))).reason, 'network', 'token endpoint down');
 });
 
 t.test('malformed answers are bad-response', async (t) => {
   const { google, provider } = await setup(t);
   google.malformedNext(1, USERS);
-  t.equal((await failure(provider.lookup(user('ada@example.com'), signal()))).reason, 'bad-response', 'not JSON');
+  t.equal((await failureOf(provider.lookup(user('ada@example.com'), signal()))).reason, 'bad-response', 'not JSON');
 
   google.respondNext(1, { path: USERS, status: 200, body: { kind: 'admin#directory#user', primaryEmail: 'ada@example.com', archived: false } });
-  t.equal((await failure(provider.lookup(user('ada@example.com'), signal()))).reason, 'bad-response', 'no "suspended"');
+  t.equal((await failureOf(provider.lookup(user('ada@example.com'), signal()))).reason, 'bad-response', 'no "suspended"');
 
   google.respondNext(1, { path: USERS, status: 200, body: { suspended: 'false' } });
-  t.equal((await failure(provider.lookup(user('ada@example.com'), signal()))).reason, 'bad-response', '"suspended" not a boolean');
+  t.equal((await failureOf(provider.lookup(user('ada@example.com'), signal()))).reason, 'bad-response', '"suspended" not a boolean');
 
   google.respondNext(1, { path: USERS, status: 200, body: { suspended: false, archived: 'no' } });
-  t.equal((await failure(provider.lookup(user('ada@example.com'), signal()))).reason, 'bad-response', '"archived" not a boolean');
+  t.equal((await failureOf(provider.lookup(user('ada@example.com'), signal()))).reason, 'bad-response', '"archived" not a boolean');
 
   google.respondNext(1, { path: GROUPS, status: 200, body: { groups: { email: 'a@example.com' } } });
-  t.equal((await failure(provider.lookup(user('ada@example.com'), signal()))).reason, 'bad-response', '"groups" not an array');
+  t.equal((await failureOf(provider.lookup(user('ada@example.com'), signal()))).reason, 'bad-response', '"groups" not an array');
 
   google.respondNext(1, { path: GROUPS, status: 200, body: { groups: [{ name: 'Staff' }] } });
-  t.equal((await failure(provider.lookup(user('ada@example.com'), signal()))).reason, 'bad-response', 'a group without an e-mail');
+  t.equal((await failureOf(provider.lookup(user('ada@example.com'), signal()))).reason, 'bad-response', 'a group without an e-mail');
 
   t.same(await provider.lookup(user('ada@example.com'), signal()), { status: 'active', groups: ['staff@example.com', 'Staff', 'wifi@example.com', 'Wi-Fi users'] }, 'fine again');
 });

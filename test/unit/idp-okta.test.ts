@@ -1,10 +1,10 @@
 import { generateKeyPairSync, verify, type KeyObject } from 'node:crypto';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { jwtAlgorithm, signJwt } from '../../src/policy/identity/jwt.ts';
 import { OktaProvider, type OktaAuth, type OktaOptions } from '../../src/policy/identity/okta.ts';
-import { ProviderFailure, type IdentityQuery, type ProviderFailureReason } from '../../src/policy/identity/provider.ts';
 import { FakeOkta } from '../support/fake-okta.ts';
-import { closedUrl } from '../support/fake-webhook.ts';
+import { closedUrl } from '../support/fake-http.ts';
+import { device, expectFailure, signal, startFake, user } from '../support/idp-test-kit.ts';
 
 const DEFAULT_ACTIVE = ['ACTIVE', 'PASSWORD_EXPIRED', 'LOCKED_OUT', 'RECOVERY'];
 const CLIENT_ID = '0oa1fakeserviceapp697';
@@ -17,34 +17,13 @@ const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 
 /** The org with an API token and an RSA-keyed service app (kid `rsa-1`). */
-const okta = await FakeOkta.start({ serviceApp: { clientId: CLIENT_ID, publicKey: rsa.publicKey, keyId: 'rsa-1' } });
-t.teardown(() => okta.close());
+const okta = await startFake(t, () => FakeOkta.start({ serviceApp: { clientId: CLIENT_ID, publicKey: rsa.publicKey, keyId: 'rsa-1' } }));
 
 function provider(auth: OktaAuth = { kind: 'api-token', token: okta.apiToken }, options: Partial<OktaOptions> = {}, org = okta): OktaProvider {
   return new OktaProvider({ name: 'okta', orgUrl: org.url, auth, activeStatuses: DEFAULT_ACTIVE, ...options });
 }
 
 const rsaAuth: OktaAuth = { kind: 'oauth', clientId: CLIENT_ID, privateKeyPem: pem(rsa.privateKey), keyId: 'rsa-1' };
-const user = (id: string, groups = false): IdentityQuery => ({ kind: 'user', id, groups });
-const device = (id: string): IdentityQuery => ({ kind: 'device', id, groups: true });
-const signal = (): AbortSignal => AbortSignal.timeout(5000);
-
-/** Asserts that `promise` rejects with a ProviderFailure of `reason`; returns it. */
-async function failure(t: Test, promise: Promise<unknown>, reason: ProviderFailureReason): Promise<ProviderFailure | undefined> {
-  try {
-    await promise;
-  } catch (error) {
-    if (!(error instanceof ProviderFailure)) {
-      t.fail(`a ProviderFailure, not ${String(error)}`);
-      return undefined;
-    }
-    t.equal(error.reason, reason, `reason ${reason} (${error.message})`);
-    return error;
-  }
-  t.fail(`rejects with ${reason}`);
-  return undefined;
-}
-
 /** The decoded header and claims of a compact JWS. */
 function decodeJwt(jwt: string): { header: Record<string, unknown>; claims: Record<string, unknown>; input: Buffer; signature: Buffer } {
   const [header = '', claims = '', signature = ''] = jwt.split('.');
@@ -113,10 +92,10 @@ t.test('users: statuses, not found, groups through Link pages', async (t) => {
   t.equal(okta.requests(`/api/v1/users/${pagedId}/groups`), 3, 'three pages');
   okta.groupPageSize = 1;
   okta.setUser({ login: 'many@example.com', groups: Array.from({ length: 21 }, (_, i) => `M${i}`) });
-  await failure(t, idp.lookup(user('many@example.com', true), signal()), 'bad-response');
+  await expectFailure(t, idp.lookup(user('many@example.com', true), signal()), 'bad-response');
 
   okta.respondNext(1, { path: `/api/v1/users/${id}/groups`, status: 200, headers: { link: '<https://evil.example/api/v1/users/x/groups?after=1>; rel="next"' }, body: [] });
-  await failure(t, idp.lookup(user('alice@example.com', true), signal()), 'bad-response');
+  await expectFailure(t, idp.lookup(user('alice@example.com', true), signal()), 'bad-response');
 });
 
 t.test('devices: status ACTIVE or not, no groups', async (t) => {
@@ -124,10 +103,10 @@ t.test('devices: status ACTIVE or not, no groups', async (t) => {
   okta.setDevice({ id: 'guo1active' });
   okta.setDevice({ id: 'guo2suspended', status: 'SUSPENDED' });
   okta.setDevice({ id: 'guo3deactivated', status: 'DEACTIVATED' });
-  t.same(await idp.lookup(device('guo1active'), signal()), { status: 'active', groups: [] });
-  t.same(await idp.lookup(device('guo2suspended'), signal()), { status: 'disabled', groups: [], detail: 'SUSPENDED' });
-  t.same(await idp.lookup(device('guo3deactivated'), signal()), { status: 'disabled', groups: [], detail: 'DEACTIVATED' });
-  t.same(await idp.lookup(device('guo9unknown'), signal()), { status: 'not-found' });
+  t.same(await idp.lookup(device('guo1active', true), signal()), { status: 'active', groups: [] });
+  t.same(await idp.lookup(device('guo2suspended', true), signal()), { status: 'disabled', groups: [], detail: 'SUSPENDED' });
+  t.same(await idp.lookup(device('guo3deactivated', true), signal()), { status: 'disabled', groups: [], detail: 'DEACTIVATED' });
+  t.same(await idp.lookup(device('guo9unknown', true), signal()), { status: 'not-found' });
 });
 
 t.test("identifiers with '/', \"'\" and '#' reach Okta as one segment", async (t) => {
@@ -136,7 +115,7 @@ t.test("identifiers with '/', \"'\" and '#' reach Okta as one segment", async (t
   t.same(await idp.lookup(user("o'neil/ops#1@example.com"), signal()), { status: 'active', groups: [] });
   t.equal(okta.requests("/api/v1/users/o'neil%2Fops%231%40example.com"), 1);
   okta.setDevice({ id: 'dev/1#a' });
-  t.same(await idp.lookup(device('dev/1#a'), signal()), { status: 'active', groups: [] });
+  t.same(await idp.lookup(device('dev/1#a', true), signal()), { status: 'active', groups: [] });
   t.equal(okta.requests('/api/v1/devices/dev%2F1%23a'), 1);
 });
 
@@ -144,7 +123,7 @@ t.test('api token: SSWS header; a wrong token is auth-failed and not echoed', as
   okta.setUser({ login: 'ssws@example.com' });
   await provider().lookup(user('ssws@example.com'), signal());
   t.equal(okta.received('/api/v1/users/ssws').at(-1)?.headers.authorization, `SSWS ${okta.apiToken}`);
-  const refused = await failure(t, provider({ kind: 'api-token', token: 'wrong-token-value' }).lookup(user('ssws@example.com'), signal()), 'auth-failed');
+  const refused = await expectFailure(t, provider({ kind: 'api-token', token: 'wrong-token-value' }).lookup(user('ssws@example.com'), signal()), 'auth-failed');
   t.notMatch(refused?.message ?? '', /wrong-token-value/);
 });
 
@@ -167,7 +146,7 @@ t.test('oauth: private_key_jwt with RSA, token reuse, expiry, 401 retry, device 
   t.equal(Number(assertion.claims.exp) - Number(assertion.claims.iat), 300, 'a five-minute assertion');
   t.equal(okta.received('/api/v1/users/svc-user').at(-1)?.headers.authorization?.startsWith('Bearer '), true, 'bearer token');
 
-  t.same(await idp.lookup(device('guo-oauth'), signal()), { status: 'active', groups: [] });
+  t.same(await idp.lookup(device('guo-oauth', true), signal()), { status: 'active', groups: [] });
   t.equal(new URLSearchParams(okta.received('/oauth2/v1/token').at(-1)?.body).get('scope'), 'okta.devices.read', 'devices use their own scope');
   t.equal(okta.requests('/oauth2/v1/token') - tokens, 2);
 
@@ -181,8 +160,7 @@ t.test('oauth: private_key_jwt with RSA, token reuse, expiry, 401 retry, device 
 });
 
 t.test('oauth: private_key_jwt with an EC P-256 key', async (t) => {
-  const org = await FakeOkta.start({ serviceApp: { clientId: CLIENT_ID, publicKey: ec.publicKey } });
-  t.teardown(() => org.close());
+  const org = await startFake(t, () => FakeOkta.start({ serviceApp: { clientId: CLIENT_ID, publicKey: ec.publicKey } }));
   org.setUser({ login: 'ec@example.com', groups: ['EC'] });
   const idp = provider({ kind: 'oauth', clientId: CLIENT_ID, privateKeyPem: pem(ec.privateKey) }, {}, org);
   t.same(await idp.lookup(user('ec@example.com', true), signal()), { status: 'active', groups: ['EC'] });
@@ -193,16 +171,15 @@ t.test('oauth: private_key_jwt with an EC P-256 key', async (t) => {
 t.test('oauth refusals: wrong key, wrong kid, scope not granted, unusable key', async (t) => {
   okta.setUser({ login: 'refused@example.com' });
   const otherKey = pem(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
-  await failure(t, provider({ ...rsaAuth, privateKeyPem: otherKey }).lookup(user('refused@example.com'), signal()), 'auth-failed');
-  await failure(t, provider({ ...rsaAuth, keyId: 'rsa-2' }).lookup(user('refused@example.com'), signal()), 'auth-failed');
+  await expectFailure(t, provider({ ...rsaAuth, privateKeyPem: otherKey }).lookup(user('refused@example.com'), signal()), 'auth-failed');
+  await expectFailure(t, provider({ ...rsaAuth, keyId: 'rsa-2' }).lookup(user('refused@example.com'), signal()), 'auth-failed');
 
-  const narrow = await FakeOkta.start({ serviceApp: { clientId: CLIENT_ID, publicKey: rsa.publicKey }, grantedScopes: ['okta.users.read', 'okta.groups.read'] });
-  t.teardown(() => narrow.close());
+  const narrow = await startFake(t, () => FakeOkta.start({ serviceApp: { clientId: CLIENT_ID, publicKey: rsa.publicKey }, grantedScopes: ['okta.users.read', 'okta.groups.read'] }));
   narrow.setUser({ login: 'narrow@example.com' });
   narrow.setDevice({ id: 'guo-narrow' });
   const idp = provider(rsaAuth, {}, narrow);
   t.same(await idp.lookup(user('narrow@example.com'), signal()), { status: 'active', groups: [] }, 'users work without the device scope');
-  const denied = await failure(t, idp.lookup(device('guo-narrow'), signal()), 'auth-failed');
+  const denied = await expectFailure(t, idp.lookup(device('guo-narrow', true), signal()), 'auth-failed');
   t.match(denied?.message ?? '', /invalid_scope/);
 
   t.throws(() => provider({ kind: 'oauth', clientId: CLIENT_ID, privateKeyPem: pem(generateKeyPairSync('ed25519').privateKey) }), { name: 'Error' }, 'an unusable key fails at construction');
@@ -213,23 +190,23 @@ t.test('failures: 429 with X-Rate-Limit-Reset, slow, 500, closed port, not JSON,
   okta.setUser({ login: 'fail@example.com' });
 
   okta.rateLimitNext(1, 30, '/api/v1/');
-  const limited = await failure(t, idp.lookup(user('fail@example.com'), signal()), 'rate-limited');
+  const limited = await expectFailure(t, idp.lookup(user('fail@example.com'), signal()), 'rate-limited');
   t.ok(limited?.retryAfterMs !== undefined && limited.retryAfterMs > 28_000 && limited.retryAfterMs <= 30_000, `X-Rate-Limit-Reset read (${String(limited?.retryAfterMs)} ms)`);
 
   okta.setDelay(1000);
   t.teardown(() => okta.setDelay(0));
-  await failure(t, idp.lookup(user('fail@example.com'), AbortSignal.timeout(200)), 'timeout');
+  await expectFailure(t, idp.lookup(user('fail@example.com'), AbortSignal.timeout(200)), 'timeout');
   okta.setDelay(0);
 
   okta.failNext(1, 500, '/api/v1/');
-  await failure(t, idp.lookup(user('fail@example.com'), signal()), 'http-error');
+  await expectFailure(t, idp.lookup(user('fail@example.com'), signal()), 'http-error');
   okta.malformedNext(1, '/api/v1/');
-  await failure(t, idp.lookup(user('fail@example.com'), signal()), 'bad-response');
+  await expectFailure(t, idp.lookup(user('fail@example.com'), signal()), 'bad-response');
   okta.respondNext(1, { path: '/api/v1/', status: 200, body: { id: '00u1', profile: { login: 'fail@example.com' } } });
-  await failure(t, idp.lookup(user('fail@example.com'), signal()), 'bad-response');
+  await expectFailure(t, idp.lookup(user('fail@example.com'), signal()), 'bad-response');
   okta.respondNext(1, { path: '/api/v1/', status: 404, body: { errorCode: 'E0000022', errorSummary: 'The endpoint does not support the provided HTTP method' } });
-  await failure(t, idp.lookup(user('fail@example.com'), signal()), 'http-error');
+  await expectFailure(t, idp.lookup(user('fail@example.com'), signal()), 'http-error');
 
   const url = await closedUrl();
-  await failure(t, provider({ kind: 'api-token', token: 'x' }, { orgUrl: url }).lookup(user('fail@example.com'), signal()), 'network');
+  await expectFailure(t, provider({ kind: 'api-token', token: 'x' }, { orgUrl: url }).lookup(user('fail@example.com'), signal()), 'network');
 });

@@ -1,12 +1,13 @@
 import t, { type Test } from 'tap';
-import { ProviderFailure, type IdentityQuery } from '../../src/policy/identity/provider.ts';
+import type { IdentityQuery } from '../../src/policy/identity/provider.ts';
 import { WebhookProvider } from '../../src/policy/identity/webhook.ts';
-import { closedUrl, FakeWebhook } from '../support/fake-webhook.ts';
+import { closedUrl } from '../support/fake-http.ts';
+import { FakeWebhook } from '../support/fake-webhook.ts';
+import { failureOf, identity, signal, startFake } from '../support/idp-test-kit.ts';
 
 /** A started fake webhook with a few identities and a provider pointed at it. */
 async function setup(t: Test) {
-  const webhook = await FakeWebhook.start();
-  t.teardown(() => webhook.close());
+  const webhook = await startFake(t, () => FakeWebhook.start());
   webhook.setEntry({ id: 'ada@example.com', status: 'active', groups: ['staff', 'wifi'] });
   webhook.setEntry({ id: 'bob@example.com', status: 'disabled', groups: ['staff'], detail: 'left the company' });
   webhook.setEntry({ id: 'cy@example.com', status: 'disabled' });
@@ -16,24 +17,8 @@ async function setup(t: Test) {
   return { webhook, provider };
 }
 
-function query(id: string, groups = true, kind: IdentityQuery['kind'] = 'user'): IdentityQuery {
-  return { kind, id, groups };
-}
-
-function signal(): AbortSignal {
-  return AbortSignal.timeout(5000);
-}
-
-/** The failure a lookup rejects with. */
-async function failure(promise: Promise<unknown>): Promise<ProviderFailure> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ProviderFailure) return error;
-    throw error;
-  }
-  throw new Error('expected the lookup to fail');
-}
+/** A lookup of a user (or `kind`); with groups by default. */
+const query = (id: string, groups = true, kind: IdentityQuery['kind'] = 'user') => identity(kind, id, groups);
 
 t.test('each status of the contract', async (t) => {
   const { provider } = await setup(t);
@@ -61,7 +46,7 @@ t.test('the request: POST, JSON body, configured headers', async (t) => {
 t.test('a wrong secret is auth-failed and never quoted', async (t) => {
   const { webhook } = await setup(t);
   const provider = new WebhookProvider({ name: 'hr', url: `${webhook.endpoint}?tenant=s3cr3t-query`, headers: { authorization: 'Bearer wrong-secret' } });
-  const error = await failure(provider.lookup(query('ada@example.com'), signal()));
+  const error = await failureOf(provider.lookup(query('ada@example.com'), signal()));
   t.equal(error.reason, 'auth-failed');
   t.notMatch(error.message, /wrong-secret|s3cr3t-query|ada@example/, 'neither header, query nor key in the message');
 });
@@ -80,34 +65,34 @@ t.test('answers that break the contract are bad-response', async (t) => {
   ];
   for (const [name, body] of bad) {
     webhook.setRawAnswer('user', 'odd@example.com', body);
-    const error = await failure(provider.lookup(query('odd@example.com'), signal()));
+    const error = await failureOf(provider.lookup(query('odd@example.com'), signal()));
     t.equal(error.reason, 'bad-response', name);
   }
   webhook.setRawAnswer('user', 'odd@example.com', { status: 'active', extra: 1 });
   t.same(await provider.lookup(query('odd@example.com'), signal()), { status: 'active', groups: [] }, 'other members are ignored');
   webhook.respondNext(1, { status: 204 });
-  t.equal((await failure(provider.lookup(query('ada@example.com'), signal()))).reason, 'bad-response', '204');
+  t.equal((await failureOf(provider.lookup(query('ada@example.com'), signal()))).reason, 'bad-response', '204');
   webhook.malformedNext(1);
-  t.equal((await failure(provider.lookup(query('ada@example.com'), signal()))).reason, 'bad-response', 'not JSON');
+  t.equal((await failureOf(provider.lookup(query('ada@example.com'), signal()))).reason, 'bad-response', 'not JSON');
 });
 
 t.test('HTTP failures', async (t) => {
   const { webhook, provider } = await setup(t);
   webhook.rateLimitNext(1, 3);
-  const limited = await failure(provider.lookup(query('ada@example.com'), signal()));
+  const limited = await failureOf(provider.lookup(query('ada@example.com'), signal()));
   t.equal(limited.reason, 'rate-limited');
   t.equal(limited.retryAfterMs, 3000);
 
   webhook.failNext(1);
-  t.equal((await failure(provider.lookup(query('ada@example.com'), signal()))).reason, 'http-error', '500');
+  t.equal((await failureOf(provider.lookup(query('ada@example.com'), signal()))).reason, 'http-error', '500');
 
   webhook.setDelay(2000);
-  t.equal((await failure(provider.lookup(query('ada@example.com'), AbortSignal.timeout(200)))).reason, 'timeout');
+  t.equal((await failureOf(provider.lookup(query('ada@example.com'), AbortSignal.timeout(200)))).reason, 'timeout');
   webhook.setDelay(0);
   t.equal(webhook.requests('/identity'), 3);
 
   const down = new WebhookProvider({ name: 'hr', url: `${await closedUrl()}/identity`, headers: {} });
-  t.equal((await failure(down.lookup(query('ada@example.com'), signal()))).reason, 'network');
+  t.equal((await failureOf(down.lookup(query('ada@example.com'), signal()))).reason, 'network');
 });
 
 t.test('the constructor refuses a URL that is not one', async (t) => {
