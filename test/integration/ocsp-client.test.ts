@@ -10,6 +10,7 @@ import { networkInterfaces } from 'node:os';
 import t from 'tap';
 import { DEFAULT_MAX_RESPONSE_BYTES, ocspResponderUrls, queryOcsp, type OcspOutcome, type OcspSettings } from '../../src/policy/ocsp.ts';
 import { buildOcspPki } from '../support/ocsp-pki.ts';
+import { ocspCertificates } from '../support/ocsp-pki.ts';
 import { OcspFront } from '../support/ocsp-responder.ts';
 
 const front = await OcspFront.listen();
@@ -20,13 +21,7 @@ t.teardown(async () => {
 });
 await front.start(pki, { signer: 'delegated' });
 
-const certificate = (path: string) => new X509Certificate(readFileSync(path));
-const root = certificate(pki.rootCert);
-const clients = {
-  good: certificate(pki.clients.good.leaf),
-  revoked: certificate(pki.clients.revoked.leaf),
-  unknown: certificate(pki.clients.unknown.leaf),
-};
+const { root, clients } = ocspCertificates(pki);
 const SETTINGS: OcspSettings = { nonce: true, clockSkewMs: 5_000, maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES };
 
 /** Asks the front about `client`, at the URL in the client's AIA. */

@@ -5,6 +5,7 @@
  * only: the CRL was written before the revocation) and `unknown` (signed by the root key outside
  * `openssl ca`, so absent from the index).
  */
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -155,5 +156,14 @@ export function buildOcspPki(options: OcspPkiOptions = {}): OcspPki {
       impostor: { cert: impostor.leaf, key: impostor.key },
     },
     clients: { good, revoked, unknown: { leaf: at('unknown.pem'), chain: at('unknown-chain.pem'), key: at('unknown.key') } },
+  };
+}
+
+/** The PKI's root and client certificates, parsed. */
+export function ocspCertificates(pki: OcspPki): { root: X509Certificate; clients: Readonly<Record<keyof OcspPki['clients'], X509Certificate>> } {
+  const certificate = (path: string) => new X509Certificate(readFileSync(path));
+  return {
+    root: certificate(pki.rootCert),
+    clients: { good: certificate(pki.clients.good.leaf), revoked: certificate(pki.clients.revoked.leaf), unknown: certificate(pki.clients.unknown.leaf) },
   };
 }

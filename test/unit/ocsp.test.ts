@@ -13,17 +13,12 @@ import { BasicOCSPResponse, OCSPRequest, OCSPResponse, ResponseBytes, id_pkix_oc
 import { buildOcspRequest, ocspResponderUrls, verifyOcspResponse, type OcspOutcome, type OcspRequest } from '../../src/policy/ocsp.ts';
 import { openssl } from '../support/openssl-pki.ts';
 import { buildOcspPki, respondOffline, type OcspSignerKind } from '../support/ocsp-pki.ts';
+import { ocspCertificates } from '../support/ocsp-pki.ts';
 
 const OCSP_URL = 'http://127.0.0.1:9/ocsp';
 const pki = buildOcspPki({ ocspUrl: OCSP_URL, crlUrl: 'http://127.0.0.1:9/root.crl' });
 t.teardown(() => rmSync(pki.dir, { recursive: true, force: true }));
-const certificate = (path: string) => new X509Certificate(readFileSync(path));
-const root = certificate(pki.rootCert);
-const clients = {
-  good: certificate(pki.clients.good.leaf),
-  revoked: certificate(pki.clients.revoked.leaf),
-  unknown: certificate(pki.clients.unknown.leaf),
-};
+const { root, clients } = ocspCertificates(pki);
 const NONCE = Buffer.alloc(32, 0x5a);
 const SKEW = { clockSkewMs: 5_000 };
 const HOUR_MS = 3_600_000;
@@ -165,5 +160,5 @@ t.test('responder URLs from the Authority Information Access extension (RFC 5280
   const mixed = join(pki.dir, 'mixed-aia.pem');
   openssl(['req', '-x509', '-new', '-key', pki.rootKey, '-out', mixed, '-days', '1', '-subj', '/CN=Mixed AIA',
     '-addext', 'authorityInfoAccess=OCSP;URI:ldap://ldap.invalid/ocsp,caIssuers;URI:http://ca.invalid/root.crt,OCSP;URI:https://ocsp.invalid/a,OCSP;URI:http://ocsp.invalid/b']);
-  t.same(ocspResponderUrls(certificate(mixed)), ['https://ocsp.invalid/a', 'http://ocsp.invalid/b'], 'http(s) OCSP entries only, in order');
+  t.same(ocspResponderUrls(new X509Certificate(readFileSync(mixed))), ['https://ocsp.invalid/a', 'http://ocsp.invalid/b'], 'http(s) OCSP entries only, in order');
 });
