@@ -3,8 +3,7 @@
  * network namespace of its own behind a front on 127.0.0.1 that can tamper, answer for another
  * certificate, fail or stall (test/support/ocsp-responder.ts).
  */
-import { X509Certificate } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import t from 'tap';
