@@ -19,18 +19,21 @@ export interface CachedAnswer<V> {
   readonly latencyMs: number;
 }
 
-/** A load that failed, timed out, or was not tried because its origin is cooling down. */
+/**
+ * A load that failed, timed out, or was not tried because its origin is cooling down. Loaders
+ * throw it (or a subclass, such as an identity provider's failure) to name their reason.
+ */
 export class LoadFailure extends Error {
   /** `timeout`, `cooldown`, or the loader's own reason. */
   readonly reason: string;
   /** The origin asks for this long without requests (HTTP 429 Retry-After). */
   readonly retryAfterMs: number | undefined;
 
-  constructor(reason: string, message: string, retryAfterMs?: number) {
-    super(message);
+  constructor(reason: string, message: string, options: { retryAfterMs?: number; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'LoadFailure';
     this.reason = reason;
-    this.retryAfterMs = retryAfterMs;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 
@@ -45,22 +48,17 @@ export interface LookupCacheOptions {
   readonly now: () => number;
 }
 
-/** Turns whatever a loader threw into a {@link LoadFailure}. */
-export type FailureMapper = (error: unknown) => LoadFailure;
-
 /** A bounded cache of remote answers. */
 export class LookupCache<V> {
   readonly #options: LookupCacheOptions;
   readonly #entries = new Map<string, { value: V; expiresAt: number }>();
   readonly #inFlight = new Map<string, Promise<V>>();
   readonly #coolingUntil = new Map<string, { until: number; failure: LoadFailure }>();
-  readonly #toFailure: FailureMapper;
   #hits = 0;
   #misses = 0;
 
-  constructor(options: LookupCacheOptions, toFailure: FailureMapper) {
+  constructor(options: LookupCacheOptions) {
     this.#options = options;
-    this.#toFailure = toFailure;
   }
 
   /** Answers served from memory and loads made, since start. */
@@ -70,8 +68,8 @@ export class LookupCache<V> {
 
   /**
    * The value for `key`: from memory while it lives, else from `load` (shared with concurrent
-   * callers). Rejects with a {@link LoadFailure} when the load fails, times out, or `origin`
-   * is cooling down after an earlier failure.
+   * callers). Rejects with a {@link LoadFailure}, and only with one, when the load fails, times
+   * out, or `origin` is cooling down after an earlier failure.
    */
   async get(key: string, origin: string, load: (signal: AbortSignal) => Promise<Loaded<V>>): Promise<CachedAnswer<V>> {
     const now = this.#options.now();
@@ -110,7 +108,7 @@ export class LookupCache<V> {
         return loaded.value;
       },
       (error: unknown) => {
-        const failure = this.#toFailure(error);
+        const failure = toLoadFailure(error);
         const pause = Math.max(this.#options.cooldownMs, failure.retryAfterMs ?? 0);
         if (pause > 0) this.#coolingUntil.set(origin, { until: this.#options.now() + pause, failure });
         throw failure;
@@ -156,4 +154,10 @@ export class LookupCache<V> {
       this.#entries.delete(oldest);
     }
   }
+}
+
+/** A loader's failure as it is: anything else it threw (a bug, a library error) as reason `error`. */
+function toLoadFailure(error: unknown): LoadFailure {
+  if (error instanceof LoadFailure) return error;
+  return new LoadFailure('error', error instanceof Error ? error.message : String(error), { cause: error });
 }

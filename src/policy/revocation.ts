@@ -4,7 +4,8 @@
  * says, each unavailable, unknown or stale answer mapped to the configured fail mode. CRL files
  * are applied before this, in `certificate-check.ts`.
  */
-import { createHash, type X509Certificate } from 'node:crypto';
+import assert from 'node:assert/strict';
+import type { X509Certificate } from 'node:crypto';
 import type { FailMode, OcspClientConfig, RevocationConfig, RevocationProfileConfig } from '../config/index.ts';
 import { assertNever } from '../errors.ts';
 import { LoadFailure, LookupCache } from './lookup-cache.ts';
@@ -69,10 +70,7 @@ export function revocationSources(config: RevocationConfig, now: () => number, o
 }
 
 function ocspCache(settings: OcspClientConfig, now: () => number): LookupCache<OcspAnswer> {
-  return new LookupCache<OcspAnswer>(
-    { maxEntries: settings.cacheEntries, timeoutMs: settings.timeoutMs, cooldownMs: settings.failureCooldownSeconds * 1000, now },
-    (error) => (error instanceof LoadFailure ? error : new LoadFailure('error', error instanceof Error ? error.message : String(error))),
-  );
+  return new LookupCache<OcspAnswer>({ maxEntries: settings.cacheEntries, timeoutMs: settings.timeoutMs, cooldownMs: settings.failureCooldownSeconds * 1000, now });
 }
 
 /** The revocation checks of one configuration. */
@@ -132,7 +130,8 @@ export class RevocationChecker {
     const url = profile.ocspUrl ?? ocspResponderUrls(leaf)[0];
     if (url === undefined) return { source: 'ocsp', result: 'unavailable', cached: false, latencyMs: 0, detail: 'no OCSP responder: none in the certificate, none configured' };
     const settings = this.#config.ocsp;
-    const key = createHash('sha256').update(issuer.raw).update(leaf.serialNumber).digest('base64');
+    // A certificate is named by its issuer and serial number (RFC 5280 §4.1.2.2).
+    const key = `${issuer.fingerprint256} ${leaf.serialNumber}`;
     try {
       const answer = await this.#sources.ocsp.get(key, new URL(url).origin, async (signal) => {
         const outcome = await queryOcsp(url, leaf, issuer, { nonce: settings.nonce, clockSkewMs: settings.clockSkewSeconds * 1000, maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES }, signal, new Date(this.#now()));
@@ -143,8 +142,8 @@ export class RevocationChecker {
       const detail = response.status === 'revoked' ? `revoked ${response.revokedAt?.toISOString() ?? 'at an unknown time'} (OCSP ${url})` : `OCSP ${url}`;
       return { source: 'ocsp', result: response.status, cached: answer.source === 'cache', latencyMs: answer.latencyMs, detail };
     } catch (error) {
-      const failure = error instanceof LoadFailure ? error : new LoadFailure('error', String(error));
-      return { source: 'ocsp', result: 'unavailable', cached: false, latencyMs: 0, detail: `OCSP ${url}: ${failure.reason}: ${failure.message}` };
+      assert(error instanceof LoadFailure, 'the lookup cache rejects with LoadFailure only');
+      return { source: 'ocsp', result: 'unavailable', cached: false, latencyMs: 0, detail: `OCSP ${url}: ${error.reason}: ${error.message}` };
     }
   }
 

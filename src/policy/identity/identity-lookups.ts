@@ -5,11 +5,12 @@
  * identity is refused here, before the rules; `not-found` and `unavailable` follow the lookup's
  * and the provider's settings (ARCHITECTURE habits 7 and 8).
  */
+import assert from 'node:assert/strict';
 import type { IdentityConfig, IdentityLookupConfig, IdentityProviderLimits, IdentityStatus } from '../../config/index.ts';
 import { assertNever } from '../../errors.ts';
 import type { CertificateFacts } from '../certificate-facts.ts';
 import { LoadFailure, LookupCache } from '../lookup-cache.ts';
-import { ProviderFailure, type IdentityAnswer, type IdentityProvider } from './provider.ts';
+import type { IdentityAnswer, IdentityProvider } from './provider.ts';
 
 /** A provider with its settings and its answer cache. */
 export interface ProviderEntry {
@@ -20,15 +21,7 @@ export interface ProviderEntry {
 
 /** Builds the answer cache of a provider from its settings. */
 export function providerCache(limits: IdentityProviderLimits, now: () => number): LookupCache<IdentityAnswer> {
-  return new LookupCache<IdentityAnswer>(
-    { maxEntries: limits.cacheEntries, timeoutMs: limits.timeoutMs, cooldownMs: limits.failureCooldownSeconds * 1000, now },
-    (error) =>
-      error instanceof ProviderFailure
-        ? new LoadFailure(error.reason, error.message, error.retryAfterMs)
-        : error instanceof LoadFailure
-          ? error
-          : new LoadFailure('error', error instanceof Error ? error.message : String(error)),
-  );
+  return new LookupCache<IdentityAnswer>({ maxEntries: limits.cacheEntries, timeoutMs: limits.timeoutMs, cooldownMs: limits.failureCooldownSeconds * 1000, now });
 }
 
 /** One lookup's result, for the rules and the decision log. */
@@ -110,8 +103,8 @@ export class IdentityLookups {
           return assertNever(value);
       }
     } catch (error) {
-      const failure = error instanceof LoadFailure ? error : new LoadFailure('error', String(error));
-      return { ...base, key, status: 'unavailable', groups: [], detail: `${failure.reason}: ${failure.message}`, source: 'none', latencyMs: 0 };
+      assert(error instanceof LoadFailure, 'the lookup cache rejects with LoadFailure only');
+      return { ...base, key, status: 'unavailable', groups: [], detail: `${error.reason}: ${error.message}`, source: 'none', latencyMs: 0 };
     }
   }
 }

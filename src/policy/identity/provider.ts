@@ -3,6 +3,7 @@
  * still active, and which groups it belongs to. Providers do HTTP; caching, single flight,
  * timeouts, cooldowns and fail-open / fail-closed are the caller's (`identity-lookups.ts`).
  */
+import { LoadFailure } from '../lookup-cache.ts';
 
 /** What is looked up: a user (UPN, e-mail, login) or a device (device id). */
 export type IdentityKind = 'user' | 'device';
@@ -39,18 +40,16 @@ export type ProviderFailureReason =
   | 'unsupported';
 
 /**
- * A provider that could not answer. `retryAfterMs` comes from the provider (HTTP 429
- * `Retry-After`, Okta's `X-Rate-Limit-Reset`) and lengthens the caller's cooldown.
+ * A provider that could not answer: a {@link LoadFailure}, so the lookup cache keeps its reason.
+ * `retryAfterMs` comes from the provider (HTTP 429 `Retry-After`, Okta's `X-Rate-Limit-Reset`)
+ * and lengthens the caller's cooldown.
  */
-export class ProviderFailure extends Error {
-  readonly reason: ProviderFailureReason;
-  readonly retryAfterMs: number | undefined;
+export class ProviderFailure extends LoadFailure {
+  declare readonly reason: ProviderFailureReason;
 
   constructor(reason: ProviderFailureReason, message: string, options: { retryAfterMs?: number; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(reason, message, options);
     this.name = 'ProviderFailure';
-    this.reason = reason;
-    this.retryAfterMs = options.retryAfterMs;
   }
 }
 
