@@ -100,7 +100,10 @@ async function startHttp(config: Config, server: RadiusServer, reload: () => Pro
     port,
     logger,
     routes: {
-      metrics: async () => ({ contentType: server.metrics.registry.contentType, body: await server.metrics.registry.metrics() }),
+      metrics: async () => {
+        const registry = await server.metricsRegistry();
+        return { contentType: registry.contentType, body: await registry.metrics() };
+      },
       readiness: () => server.readiness(),
       reload,
     },

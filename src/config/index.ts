@@ -7,8 +7,8 @@
  */
 export { parseCidr, parseCidrDetailed, parseIpAddress } from './cidr.ts';
 export type { Cidr, CidrParseResult } from './cidr.ts';
-export { CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, loadConfig, parseConfig, redactConfig, resolveConfigPath } from './load.ts';
-export type { ParseConfigOptions } from './load.ts';
+export { CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, configSource, loadConfig, parseConfig, redactConfig, resolveConfigPath } from './load.ts';
+export type { ConfigSource, ParseConfigOptions } from './load.ts';
 export { REDACTED } from './secrets.ts';
 export { LOG_LEVELS, normalizeSerial, SUBJECT_ATTRIBUTES, TLS_VERSIONS } from './types.ts';
 export type * from './types.ts';

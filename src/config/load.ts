@@ -89,8 +89,27 @@ export function parseConfig(text: string, sourceName: string, options: ParseConf
   }
   const parsed = result.data;
   revealSecrets(parsed);
-  const config: Config = { ...parsed, warnings: collectWarnings(parsed, source) };
-  return deepFreeze(config);
+  const config: Config = deepFreeze({ ...parsed, warnings: collectWarnings(parsed, source) });
+  // Kept beside the configuration, never in it: the text holds secrets and must not be logged.
+  configSources.set(config, { text, sourceName, baseDir });
+  return config;
+}
+
+/** The text a configuration was parsed from: enough for a worker thread to parse it again. */
+export interface ConfigSource {
+  readonly text: string;
+  readonly sourceName: string;
+  readonly baseDir: string;
+}
+
+const configSources = new WeakMap<Config, ConfigSource>();
+
+/**
+ * The source of a configuration made by {@link parseConfig}, to hand to a worker thread (a
+ * configuration holds functions and cannot be posted); undefined for one built otherwise.
+ */
+export function configSource(config: Config): ConfigSource | undefined {
+  return configSources.get(config);
 }
 
 /**

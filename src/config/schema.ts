@@ -384,9 +384,11 @@ const eapSchema = z
     max_sessions_per_client: integer(1, 10_000_000).default(2000),
     // RFC 5216 §3.2: the TLS Message Length field; one TLS flight from the peer.
     max_tls_message_bytes: integer(4096, 16 * 1024 * 1024).default(65536),
+    workers: z.union([z.literal('auto'), integer(0, 64)]).default('auto'),
   })
   .transform(
     (e): EapConfig => ({
+      workers: e.workers,
       idleTimeoutSeconds: e.idle_timeout_seconds,
       maxRounds: e.max_rounds,
       maxSessions: e.max_sessions,

@@ -100,6 +100,12 @@ export interface EapConfig {
   readonly maxSessionsPerClient: number;
   /** Reassembly cap for one TLS flight from the peer, in bytes (RFC 5216 §3.2, the L field). */
   readonly maxTlsMessageBytes: number;
+  /**
+   * Worker threads the EAP conversations are spread over (every packet of a conversation goes
+   * to the worker that holds its TLS state); 0 handles them on the main thread; `auto` starts
+   * one per core when there are several cores.
+   */
+  readonly workers: number | 'auto';
 }
 
 /**

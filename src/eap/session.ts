@@ -56,7 +56,10 @@ export type TransitionListener = (machine: 'session' | 'eap-tls', from: string, 
 
 /** An EAP conversation. Create with {@link EapSession.begin} on an EAP-Response/Identity. */
 export class EapSession {
-  /** The RADIUS State value that names this conversation: 16 unpredictable bytes. */
+  /**
+   * The RADIUS State value that names this conversation: 16 unpredictable bytes, the first of
+   * them the tag of the worker that holds the conversation when there are workers.
+   */
   readonly state: Buffer = randomBytes(16);
   /** The NAS client the conversation belongs to. */
   readonly clientName: string;
@@ -107,6 +110,8 @@ export class EapSession {
     limits: SessionLimits;
     now: number;
     onTransition: TransitionListener;
+    /** Written into the first octet of the State, so that a dispatcher can route by it. */
+    stateTag?: number | undefined;
   }): { session: EapSession; start: Buffer } {
     const { identity } = options;
     const nul = identity.data.indexOf(0);
@@ -121,6 +126,7 @@ export class EapSession {
       options.now,
       options.onTransition,
     );
+    if (options.stateTag !== undefined) session.state[0] = options.stateTag;
     const start = encodeEap({
       code: EapCode.Request,
       identifier,

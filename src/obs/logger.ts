@@ -28,7 +28,7 @@ export interface LoggerOptions {
   /** Human-readable single lines instead of JSON. */
   readonly pretty: boolean;
   /** Where lines go; stdout by default (tests pass a stream to read them back). */
-  readonly destination?: NodeJS.WritableStream;
+  readonly destination?: { write(line: string): unknown };
 }
 
 /** Creates the process logger. */
@@ -46,7 +46,7 @@ export function createLogger(options: LoggerOptions): Logger {
 }
 
 /** A minimal pretty printer: `time level msg key=value ...`, no extra dependency. */
-function prettyStream(out: NodeJS.WritableStream): pino.DestinationStream {
+function prettyStream(out: { write(line: string): unknown }): pino.DestinationStream {
   return {
     write(line: string): void {
       const { time, level, msg, service: _service, ...rest } = JSON.parse(line) as Record<string, unknown>;
@@ -56,4 +56,12 @@ function prettyStream(out: NodeJS.WritableStream): pino.DestinationStream {
       out.write(`${String(time)} ${String(level).toUpperCase().padEnd(5)} ${String(msg)} ${fields}\n`);
     },
   };
+}
+
+/**
+ * Writes a line another logger produced (a worker thread's JSON line) to `logger`'s destination
+ * as it is: it was levelled and redacted where it was made.
+ */
+export function writeForeignLine(logger: Logger, line: string): void {
+  (logger as unknown as Record<symbol, { write(line: string): void }>)[pino.symbols.streamSym]!.write(line);
 }

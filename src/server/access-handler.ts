@@ -57,6 +57,8 @@ export interface AccessHandlerDeps {
   readonly metrics: ServerMetrics;
   readonly logger: Logger;
   readonly now: () => number;
+  /** The first State octet of every conversation started here (the worker's tag), when set. */
+  readonly stateTag?: number;
 }
 
 /** What the server keeps about a conversation beside the EAP session. */
@@ -193,6 +195,7 @@ export class AccessRequestHandler {
       limits: { maxRounds: config.eap.maxRounds, maxTlsMessageBytes: config.eap.maxTlsMessageBytes },
       now: now(),
       onTransition: (machine, from, to) => logger.debug({ machine, from, to }, 'transition'),
+      stateTag: this.#deps.stateTag,
     });
     sessions.add(session);
     metrics.sessionsInFlight.set(sessions.size);

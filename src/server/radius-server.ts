@@ -5,9 +5,11 @@
  * listeners feed the accounting session table and the record file; they are not drained, and
  * answer until stop.
  */
-import type { X509Certificate } from 'node:crypto';
+import { randomBytes, type X509Certificate } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import type { Registry } from 'prom-client';
 import { PacketCode } from '../codec/radius/index.ts';
-import type { Config } from '../config/index.ts';
+import { configSource, type Config } from '../config/index.ts';
 import { SessionTable } from '../eap/session-table.ts';
 import { PortcullisError } from '../errors.ts';
 import type { Readiness } from '../obs/http-server.ts';
@@ -22,17 +24,18 @@ import { AccountingRequestHandler } from './accounting-handler.ts';
 import { recordLifetimes, warnExpiring } from './expiry-watch.ts';
 import { ReplyCache } from './reply-cache.ts';
 import { buildContext, type ServerContext } from './server-context.ts';
-import { revocationSources, type RevocationSources } from '../policy/revocation.ts';
-import { crlEventLogger } from './live-check-report.ts';
+import type { RevocationSources } from '../policy/revocation.ts';
+import { freshRevocationSources, REPLY_CACHE_MS, revocationSourcesFor, sessionLimits, sweepConversations, SWEEP_INTERVAL_MS } from './access-upkeep.ts';
+import { EapWorkerPool } from './eap-worker-pool.ts';
+import type { Source } from './request-intake.ts';
+import type { RadiusClient } from './client-table.ts';
 import { RadsecListener, type PeerIdentity } from './radsec-listener.ts';
 import { UdpListener } from './udp-listener.ts';
 
-/** How long a reply stays cached for retransmissions (FreeRADIUS `cleanup_delay` is 5 s). */
-const REPLY_CACHE_MS = 10_000;
 /** TLS 1.2 sessions kept for resumption (about 1-2 KB each). */
 const RESUMABLE_SESSIONS = 50_000;
-/** How often idle conversations and old replies are swept: a coarse timer (habit 11). */
-const SWEEP_INTERVAL_MS = 1_000;
+/** RFC 5077 §4: key name, HMAC key and AES key of session tickets. */
+const TICKET_KEY_OCTETS = 48;
 /** How often the PKI lifetimes are checked against the warning window. */
 const EXPIRY_CHECK_INTERVAL_MS = 86_400_000;
 /** How often a drain looks whether the last conversation has finished. */
@@ -49,6 +52,11 @@ interface Accounting {
   readonly listeners: UdpListener[];
 }
 
+/** Whatever answers Access-Requests: the handler on this thread, or the EAP worker pool. */
+interface AccessHandling {
+  handle(datagram: Buffer, source: Source, client?: RadiusClient): Promise<Buffer | undefined>;
+}
+
 /** A running server. */
 export class RadiusServer {
   readonly metrics: ServerMetrics;
@@ -62,6 +70,9 @@ export class RadiusServer {
   readonly #radsec: RadsecListener[] = [];
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #logger: Logger;
+  readonly #ticketKeys: Buffer;
+  /** The EAP worker threads; undefined when conversations are handled on this thread. */
+  #pool: EapWorkerPool | undefined;
   #context: ServerContext;
   #draining = false;
 
@@ -69,11 +80,13 @@ export class RadiusServer {
     context: ServerContext,
     sessionStore: TlsSessionStore,
     sources: RevocationSources,
+    ticketKeys: Buffer,
     accounting: Accounting,
     logger: Logger,
     metrics: ServerMetrics,
   ) {
     this.#context = context;
+    this.#ticketKeys = ticketKeys;
     this.#sources = sources;
     this.#sessionStore = sessionStore;
     this.#accounting = accounting;
@@ -82,15 +95,25 @@ export class RadiusServer {
     this.#sessions = new SessionTable(sessionLimits(context.config));
   }
 
-  /** Loads the PKI, builds the policy, opens the accounting sink and binds every listener of the configuration. */
+  /**
+   * Loads the PKI, builds the policy, starts the EAP workers, opens the accounting sink and binds
+   * every listener of the configuration.
+   */
   static async start(config: Config, logger: Logger): Promise<RadiusServer> {
     const metrics = new ServerMetrics();
     metrics.ready.set(0);
     const store = new MemoryTlsSessionStore(RESUMABLE_SESSIONS);
-    const sources = revocationSources(config.revocation, Date.now, crlEventLogger(logger, metrics));
-    const context = await buildContext(config, store, sources, Date.now);
-    const server = new RadiusServer(context, store, sources, await openAccounting(config), logger, metrics);
-    await server.#bind();
+    const sources = freshRevocationSources(config, logger, metrics);
+    const ticketKeys = randomBytes(TICKET_KEY_OCTETS);
+    const context = await buildContext(config, { sessionStore: store, sources, ticketKeys, now: Date.now });
+    const server = new RadiusServer(context, store, sources, ticketKeys, await openAccounting(config), logger, metrics);
+    server.#pool = await server.#startWorkers(config);
+    try {
+      await server.#bind();
+    } catch (error) {
+      await server.#pool?.stop();
+      throw error;
+    }
     server.#adopt(server.#context);
     server.#timers.push(setInterval(() => server.#sweep(), SWEEP_INTERVAL_MS));
     server.#timers.push(setInterval(() => warnExpiring(logger, server.#context, new Date()), EXPIRY_CHECK_INTERVAL_MS));
@@ -124,9 +147,19 @@ export class RadiusServer {
     return this.#accounting.store;
   }
 
-  /** Unfinished EAP conversations now. */
+  /** Unfinished EAP conversations now (as last reported by the workers, when there are workers). */
   get sessionsInFlight(): number {
-    return this.#sessions.size;
+    return this.#pool?.sessionsInFlight ?? this.#sessions.size;
+  }
+
+  /** EAP worker threads running (0: conversations are handled on the main thread). */
+  get workers(): number {
+    return this.#pool === undefined ? 0 : this.#pool.size;
+  }
+
+  /** Every metric of the server: this thread's, with the workers' added in. */
+  async metricsRegistry(): Promise<Registry> {
+    return this.#pool === undefined ? this.metrics.registry : this.#pool.mergedMetrics(this.metrics.registry);
   }
 
   /** Whether the server takes new conversations, and why not. */
@@ -154,12 +187,11 @@ export class RadiusServer {
     try {
       const config = await load();
       const running = this.#context.config;
-      const clientSettings = (c: Config) => JSON.stringify({ ocsp: c.revocation.ocsp, crl: c.revocation.crl });
-      const sources =
-        clientSettings(config) === clientSettings(running) ? this.#sources : revocationSources(config.revocation, Date.now, crlEventLogger(this.#logger, this.metrics));
+      const sources = revocationSourcesFor(config, running, this.#sources, this.#logger, this.metrics);
       let context: ServerContext;
       try {
-        context = await buildContext(config, this.#sessionStore, sources, Date.now);
+        context = await buildContext(config, { sessionStore: this.#sessionStore, sources, ticketKeys: this.#ticketKeys, now: Date.now });
+        await this.#reloadWorkers(config);
       } catch (error) {
         if (sources !== this.#sources) sources.crls.close();
         throw error;
@@ -196,11 +228,12 @@ export class RadiusServer {
   async drain(timeoutMs: number): Promise<number> {
     this.#draining = true;
     this.metrics.ready.set(0);
+    this.#pool?.drain();
     const deadline = Date.now() + timeoutMs;
-    while (this.#sessions.size > 0 && Date.now() < deadline) {
+    while (this.sessionsInFlight > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
     }
-    return this.#sessions.size;
+    return this.sessionsInFlight;
   }
 
   /**
@@ -214,6 +247,7 @@ export class RadiusServer {
     for (const timer of this.#timers) clearInterval(timer);
     this.#sources.crls.close();
     await Promise.all([...this.#listeners, ...this.#accounting.listeners, ...this.#radsec].map((listener) => listener.close()));
+    await this.#pool?.stop();
     await this.#accounting.sink?.close();
     this.#sessions.clear();
     this.metrics.sessionsInFlight.set(0);
@@ -222,7 +256,7 @@ export class RadiusServer {
   async #bind(): Promise<void> {
     const { config } = this.#context;
     for (const warning of config.warnings) this.#logger.warn({ warning }, 'configuration warning');
-    const handler = new AccessRequestHandler({
+    const handler: AccessHandling = this.#pool ?? new AccessRequestHandler({
       context: () => this.#context,
       accepting: () => !this.#draining,
       sessions: this.#sessions,
@@ -299,19 +333,40 @@ export class RadiusServer {
 
   #sweep(): void {
     const now = Date.now();
-    this.#replies.sweep(now);
     this.#accounting.replies.sweep(now);
-    const expired = this.#sessions.expire(now);
-    if (expired.length === 0) return;
-    this.metrics.sessionsExpired.inc(expired.length);
-    this.metrics.sessionsInFlight.set(this.#sessions.size);
-    for (const session of expired) {
-      this.#logger.info(
-        { event: 'session-expired', identity: session.identity, client: session.clientName, rounds: session.rounds },
-        'EAP conversation expired',
-      );
-    }
+    sweepConversations({ sessions: this.#sessions, replies: this.#replies, metrics: this.metrics, logger: this.#logger }, now);
   }
+
+  /** The EAP workers `eap.workers` asks for, started; undefined to handle conversations on this thread. */
+  async #startWorkers(config: Config): Promise<EapWorkerPool | undefined> {
+    const count = workerCount(config);
+    if (count === 0) return undefined;
+    const source = configSource(config);
+    if (source === undefined) {
+      this.#logger.warn('the configuration was not parsed from text: EAP conversations are handled on the main thread');
+      return undefined;
+    }
+    const pool = await EapWorkerPool.start({ count, source, ticketKeys: this.#ticketKeys, logger: this.#logger, sessionStore: this.#sessionStore });
+    this.#logger.info({ workers: count }, 'EAP workers started');
+    return pool;
+  }
+
+  /** Has the workers load `config` too; the worker count stays that of the start. */
+  async #reloadWorkers(config: Config): Promise<void> {
+    if (this.#pool === undefined) return;
+    const source = configSource(config);
+    if (source === undefined) throw new PortcullisError('reload-failed', 'the configuration was not parsed from text: the EAP workers cannot load it');
+    if (workerCount(config) !== this.#pool.size) this.#logger.warn({ workers: config.eap.workers }, 'eap.workers changed: it takes effect at the next restart');
+    await this.#pool.reload(source);
+  }
+}
+
+/** The EAP worker threads `eap.workers` asks for: `auto` is one per core when there are several. */
+function workerCount(config: Config): number {
+  const { workers } = config.eap;
+  if (workers !== 'auto') return workers;
+  const cores = availableParallelism();
+  return cores > 1 ? cores : 0;
 }
 
 /**
@@ -333,10 +388,6 @@ async function openAccounting(config: Config): Promise<Accounting> {
     const code = (error as NodeJS.ErrnoException).code ?? String(error);
     throw new PortcullisError('accounting-sink-unavailable', `cannot open the accounting sink ${sink}: ${code}`, { cause: error });
   }
-}
-
-function sessionLimits(config: Config) {
-  return { maxSessions: config.eap.maxSessions, idleTimeoutMs: config.eap.idleTimeoutSeconds * 1000 };
 }
 
 /** Whether the parts of RadSec that are bound at start-up differ between two configurations. */

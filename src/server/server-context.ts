@@ -49,11 +49,22 @@ export interface ServerContext {
   readonly crls: readonly LoadedCrl[];
 }
 
+/** What a context is built with besides the configuration; it outlives reloads. */
+export interface ContextState {
+  /** Where TLS 1.2 sessions are kept for resumption by session ID. */
+  readonly sessionStore: TlsSessionStore;
+  /** Fetched CRLs and cached OCSP answers. */
+  readonly sources: RevocationSources;
+  /** Session ticket keys shared by every engine of the server (workers, reloads). */
+  readonly ticketKeys: Buffer;
+  readonly now: () => number;
+}
+
 /**
  * Reads the PKI files and builds a context. Throws a {@link PortcullisError} naming the file when
  * a file is unreadable or holds nothing usable; the caller keeps its current context then.
  */
-export async function buildContext(config: Config, sessionStore: TlsSessionStore, sources: RevocationSources, now: () => number): Promise<ServerContext> {
+export async function buildContext(config: Config, { sessionStore, sources, ticketKeys, now }: ContextState): Promise<ServerContext> {
   const serverChain = await readCertificates(config.tls.certificate, 'server certificate');
   const anchors = await Promise.all(config.tls.trustAnchors.map((path) => readCertificates(path, 'trust anchor file')));
   const intermediates = await Promise.all(config.tls.intermediates.map((path) => readCertificates(path, 'intermediate file')));
@@ -67,10 +78,12 @@ export async function buildContext(config: Config, sessionStore: TlsSessionStore
     privateKey: await read(config.tls.privateKey, 'server private key'),
     privateKeyPassphrase: config.tls.privateKeyPassphrase,
     caCertificates: [...anchors, ...intermediates].map((file) => file.pem),
+    issuers: cas,
     minVersion: config.tls.minVersion,
     maxVersion: config.tls.maxVersion,
     resumption: config.tls.resumption,
     resumptionLifetimeSeconds: config.tls.resumptionLifetimeSeconds,
+    ticketKeys,
     sessionStore,
     sessionNamespace: trustNamespace([...anchors, ...intermediates].map((file) => file.pem)),
   });

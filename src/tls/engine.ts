@@ -31,11 +31,18 @@ export interface TlsEngineSettings {
   readonly privateKeyPassphrase?: string | undefined;
   /** PEM trust anchors and intermediates for client certificate path building. */
   readonly caCertificates: readonly Buffer[];
+  /** The same certificates parsed, to name a peer's issuers without parsing them again per handshake. */
+  readonly issuers: readonly X509Certificate[];
   readonly minVersion: TlsVersion;
   readonly maxVersion: TlsVersion;
   /** Let returning peers resume, by ticket or session ID (the checks re-run on resumption). */
   readonly resumption: boolean;
   readonly resumptionLifetimeSeconds: number;
+  /**
+   * The 48-octet session ticket keys (RFC 5077 §4). Engines that share them resume each other's
+   * tickets: every worker, and the engine after a reload. Random per engine when absent.
+   */
+  readonly ticketKeys?: Buffer | undefined;
   /**
    * Where TLS 1.2 sessions are kept for session-ID resumption (RFC 5246 §7.3). Without one,
    * TLS 1.2 peers resume by ticket only.
@@ -79,9 +86,13 @@ export class TlsEngine {
   readonly #bySocket = new WeakMap<TLSSocket, TlsConversation>();
   /** The conversation whose records are being delivered (Node often completes handshakes inside). */
   #delivering: TlsConversation | undefined;
+  readonly #issuers: readonly X509Certificate[];
+  /** Session store lookups that suspended a handshake (the store may answer from another thread). */
+  readonly #lookups = new Set<Promise<void>>();
 
   constructor(settings: TlsEngineSettings) {
     assert.ok(settings.caCertificates.length > 0, 'at least one CA certificate');
+    this.#issuers = settings.issuers;
     const store = settings.sessionStore;
     this.#resumption =
       settings.resumption && store !== undefined
@@ -101,6 +112,7 @@ export class TlsEngine {
       sessionIdContext: 'portcullis-eap-tls',
       sessionTimeout: settings.resumptionLifetimeSeconds,
       secureOptions: settings.resumption ? 0 : cryptoConstants.SSL_OP_NO_TICKET,
+      ...(settings.ticketKeys === undefined ? {} : { ticketKeys: settings.ticketKeys }),
     });
     // Node does not say which transport a TLS socket wraps. Every key log line names the
     // ClientHello random, which the conversation read from the records it delivered: that binds
@@ -126,11 +138,16 @@ export class TlsEngine {
       const { store: sessions, namespace } = this.#resumption;
       // RFC 5246 §7.4.1.2: a TLS 1.2 peer offers the session ID of an earlier session. A store
       // that fails only costs the resumption: the handshake goes on in full.
+      // The handshake waits for the answer, and conversations wait for the lookups (settle).
       this.#server.on('resumeSession', (id: Buffer, callback: (error: null, session: Buffer | null) => void) => {
-        sessions.get(`${namespace}${id.toString('hex')}`).then(
-          (session) => callback(null, session ?? null),
-          () => callback(null, null),
-        );
+        const lookup: Promise<void> = sessions
+          .get(`${namespace}${id.toString('hex')}`)
+          .then(
+            (session) => callback(null, session ?? null),
+            () => callback(null, null),
+          )
+          .finally(() => this.#lookups.delete(lookup));
+        this.#lookups.add(lookup);
       });
     }
     // Handshake errors surface as a closed RecordPipe; the event only needs a listener.
@@ -140,7 +157,7 @@ export class TlsEngine {
   /** Opens a conversation; call when the first EAP-TLS response (the ClientHello) arrives. */
   open(): TlsConversation {
     const pipe = new RecordPipe();
-    const conversation: TlsConversation = new TlsConversation(pipe, this.#resumption, {
+    const conversation: TlsConversation = new TlsConversation(pipe, this.#resumption, this.#issuers, {
       deliver: (deliver) => {
         this.#delivering = conversation;
         try {
@@ -157,6 +174,7 @@ export class TlsEngine {
         this.#awaitingSocket.set(key, conversation);
         return true;
       },
+      lookups: () => (this.#lookups.size === 0 ? undefined : Promise.all(this.#lookups).then(() => undefined)),
       forget: (clientRandom) => {
         const key = clientRandom.toString('hex');
         if (this.#awaitingSocket.get(key) === conversation) this.#awaitingSocket.delete(key);
@@ -172,15 +190,17 @@ export class TlsConversation {
   readonly #pipe: RecordPipe;
   readonly #resumption: Resumption | undefined;
   readonly #engine: EngineHooks;
+  readonly #issuers: readonly X509Certificate[];
   #socket: TLSSocket | undefined;
   #serverTrafficSecret: Buffer | undefined;
   #clientRandom: Buffer | undefined;
   #serverHello: HelloFields | undefined;
 
   /** @internal created by {@link TlsEngine.open}. */
-  constructor(pipe: RecordPipe, resumption: Resumption | undefined, engine: EngineHooks) {
+  constructor(pipe: RecordPipe, resumption: Resumption | undefined, issuers: readonly X509Certificate[], engine: EngineHooks) {
     this.#pipe = pipe;
     this.#resumption = resumption;
+    this.#issuers = issuers;
     this.#engine = engine;
   }
 
@@ -291,10 +311,19 @@ export class TlsConversation {
     this.#pipe.destroy();
   }
 
-  /** Application data is written by the TLS stack one or two turns after the call; wait it out. */
+  /**
+   * Application data is written by the TLS stack one or two turns after the call, and a
+   * handshake that asked the session store goes on once it answers: wait both out.
+   */
   async #settle(): Promise<void> {
     let before = -1;
-    while (before !== this.#pipe.pendingBytes) {
+    for (;;) {
+      const lookups = this.#engine.lookups();
+      if (lookups !== undefined) {
+        await lookups;
+        before = -1;
+      }
+      if (before === this.#pipe.pendingBytes) return;
       before = this.#pipe.pendingBytes;
       await nextTurn();
       await nextTurn();
@@ -311,7 +340,7 @@ export class TlsConversation {
       chainVerified: socket.authorized,
       verificationError:
         authorizationError === undefined || authorizationError === null ? undefined : String(authorizationError),
-      peerChain: peerChain(socket),
+      peerChain: peerChain(socket, this.#issuers),
       cipher: socket.getCipher().name,
     };
   }
@@ -332,10 +361,43 @@ interface EngineHooks {
   expect(clientRandom: Buffer): boolean;
   /** Drops the announcement when the conversation ends before its socket was bound. */
   forget(clientRandom: Buffer): void;
+  /** Settles once the session store lookups now pending have been answered; undefined when none are. */
+  lookups(): Promise<void> | undefined;
+}
+
+/**
+ * The peer certificate, then its issuers up to a self-signed one. The issuers come from `known`
+ * (the configured CA certificates, parsed once) whenever they complete the chain: asking OpenSSL
+ * for the detailed chain builds and parses every certificate again, about 0.7 ms per handshake.
+ * When `known` does not complete it (the peer sent an intermediate we do not hold), the chain
+ * OpenSSL attached is used.
+ */
+export function peerChain(socket: TLSSocket, known: readonly X509Certificate[] = []): X509Certificate[] {
+  const leaf = socket.getPeerX509Certificate();
+  if (leaf === undefined) return [];
+  const chain = [leaf];
+  for (let current = leaf; !current.checkIssued(current); ) {
+    const issuer = issuerAmong(current, known);
+    if (issuer === undefined) return attachedPeerChain(socket);
+    if (chain.includes(issuer)) break;
+    chain.push(issuer);
+    current = issuer;
+  }
+  return chain;
+}
+
+/**
+ * The certificate of `known` that issued `subject`: names and key identifiers match
+ * (`checkIssued`), and when several do, the one whose key verifies the signature.
+ */
+function issuerAmong(subject: X509Certificate, known: readonly X509Certificate[]): X509Certificate | undefined {
+  const candidates = known.filter((candidate) => subject.checkIssued(candidate));
+  if (candidates.length <= 1) return candidates[0];
+  return candidates.find((candidate) => subject.verify(candidate.publicKey));
 }
 
 /** The peer certificate and the issuers OpenSSL attached, stopping at a self-signed one. */
-export function peerChain(socket: TLSSocket): X509Certificate[] {
+function attachedPeerChain(socket: TLSSocket): X509Certificate[] {
   const chain: X509Certificate[] = [];
   let entry: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
   const seen = new Set<string>();

@@ -3,6 +3,7 @@
  * runs `node:tls` as the client over an in-memory {@link RecordPipe} and talks EAP packets
  * straight to an {@link EapSession} (no RADIUS).
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +27,7 @@ export function devEngine(pki: DevPkiPaths, maxVersion: TlsVersion = 'TLSv1.3'):
     certificateChain: readFileSync(pki.server.cert),
     privateKey: readFileSync(pki.server.key),
     caCertificates: [readFileSync(pki.root.cert), readFileSync(pki.intermediate.cert)],
+    issuers: [new X509Certificate(readFileSync(pki.root.cert)), new X509Certificate(readFileSync(pki.intermediate.cert))],
     minVersion: 'TLSv1.2',
     maxVersion,
     resumption: false,

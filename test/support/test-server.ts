@@ -38,7 +38,8 @@ policy:
     reason: no-matching-rule
 `;
 
-function devPkiYaml(pki: DevPkiPaths): string {
+/** The `tls:` lines (indented by two spaces) of the dev PKI: server pair, anchor, intermediate, both CRLs. */
+export function devPkiYaml(pki: DevPkiPaths): string {
   return `  certificate: ${pki.server.cert}
   private_key: ${pki.server.key}
   trust_anchors: [${pki.root.cert}]
@@ -57,8 +58,10 @@ export interface TestServerOptions {
   readonly tlsYaml?: string;
   /** YAML appended to the `clients[0]` entry (indented by four spaces). */
   readonly clientYaml?: string;
-  /** A whole `eap:` block. */
+  /** A whole `eap:` block (`workers` is added to it). */
   readonly eapYaml?: string;
+  /** `eap.workers`: 0 (conversations on the test's own thread) by default. */
+  readonly workers?: number;
   /** Replaces {@link DEFAULT_POLICY_YAML}. */
   readonly policyYaml?: string;
   /** YAML appended to the `operations:` block (indented by two spaces), e.g. `  drain_seconds: 2`. */
@@ -98,7 +101,8 @@ log:
 tls:
 ${options.pkiYaml ?? devPkiYaml(pki)}
 ${options.tlsYaml ?? ''}
-${options.eapYaml ?? ''}
+${options.eapYaml ?? 'eap:'}
+  workers: ${options.workers ?? 0}
 clients:
   - name: test-nas
     address: 127.0.0.1/32
@@ -143,7 +147,7 @@ export async function startTestServer(
     logs,
     decisions: () => logs.filter((line) => line['event'] === 'decision'),
     metric: async (name, labels = {}) => {
-      const metric = server.metrics.registry.getSingleMetric(name);
+      const metric = (await server.metricsRegistry()).getSingleMetric(name);
       if (metric === undefined) return 0;
       const { values } = await metric.get();
       const wanted = Object.entries(labels);

@@ -161,6 +161,12 @@ t.test('numbers out of range are errors, never clamped', async (t) => {
   const eap = `${minimal}eap:\n  max_rounds: 0\n  max_tls_message_bytes: 1000\n`;
   expectProblem(t, eap, lineOf(eap, 'max_rounds'), 'eap.max_rounds', /^must be at least 1$/);
   expectProblem(t, eap, lineOf(eap, 'max_tls_message_bytes'), 'eap.max_tls_message_bytes', /^must be at least 4096$/);
+  for (const workers of ['65', 'many', '-1']) {
+    const text = `${minimal}eap:
+  workers: ${workers}
+`;
+    expectProblem(t, text, lineOf(text, 'workers'), 'eap.workers', /./);
+  }
   const listenAddress = edit(minimal, 'address: 127.0.0.1', 'address: localhost');
   expectProblem(t, listenAddress, lineOf(listenAddress, 'localhost'), 'listen[0].address', /IPv4 or IPv6 address literal/);
 });

@@ -86,6 +86,7 @@ t.test('defaults are applied', async (t) => {
     maxSessions: 10000,
     maxSessionsPerClient: 2000,
     maxTlsMessageBytes: 65536,
+    workers: 'auto',
   });
   t.equal(c.clients[0]?.requireMessageAuthenticator, true);
   t.equal(c.clients[0]?.maxSessions, 2000, 'per-client cap defaults to eap.max_sessions_per_client');
