@@ -62,18 +62,25 @@ export interface RadiusTestClientOptions {
   readonly timeoutMs?: number;
   /** The first RADIUS Identifier used; then +1 per request, modulo 256. 0 by default. */
   readonly firstIdentifier?: number;
+  /**
+   * Require Message-Authenticator as the first attribute of every reply (the BlastRADIUS
+   * mitigation); true by default. False for servers that place it elsewhere (FreeRADIUS 3.2).
+   */
+  readonly messageAuthenticatorFirst?: boolean;
 }
 
 /**
  * Decodes `datagram` as the reply to the request whose Identifier and Authenticator are given and
  * checks it: an Access-Accept, -Reject or -Challenge, the same Identifier, a valid Response
- * Authenticator (RFC 2865 §3), and a valid Message-Authenticator that is the first attribute
- * (RFC 3579 §3.2). Throws an Error naming the first check that failed.
+ * Authenticator (RFC 2865 §3), and a valid Message-Authenticator (RFC 3579 §3.2) that is the
+ * first attribute unless `messageAuthenticatorFirst` is false. Throws an Error naming the first
+ * check that failed.
  */
 export function verifyAccessReply(
   datagram: Buffer,
   request: { readonly identifier: number; readonly authenticator: Buffer },
   secret: Buffer,
+  messageAuthenticatorFirst = true,
 ): RadiusPacket {
   const decoded = decodePacket(datagram);
   if (!decoded.ok) throw new Error(`reply does not decode: ${decoded.reason}`);
@@ -87,7 +94,7 @@ export function verifyAccessReply(
   }
   const mac = verifyMessageAuthenticator(reply, secret, request.authenticator);
   if (mac !== 'ok') throw new Error(`reply (code ${reply.code}) Message-Authenticator is ${mac}`);
-  if (reply.attributes[0]?.type !== Attr.MessageAuthenticator) {
+  if (messageAuthenticatorFirst && reply.attributes[0]?.type !== Attr.MessageAuthenticator) {
     throw new Error(`reply (code ${reply.code}) Message-Authenticator is not the first attribute`);
   }
   return reply;
@@ -156,6 +163,7 @@ export class RadiusTestClient {
   readonly unexpected: Buffer[] = [];
   readonly #socket: dgram.Socket;
   readonly #timeoutMs: number;
+  readonly #messageAuthenticatorFirst: boolean;
   #identifier: number;
   #waiter: ((datagram: Buffer) => void) | undefined;
 
@@ -165,6 +173,7 @@ export class RadiusTestClient {
     this.secret = typeof options.secret === 'string' ? Buffer.from(options.secret, 'utf8') : options.secret;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
     this.#identifier = options.firstIdentifier ?? 0;
+    this.#messageAuthenticatorFirst = options.messageAuthenticatorFirst ?? true;
     socket.on('message', (datagram, from) => {
       if (from.port !== this.port) return; // not from the server under test
       const waiter = this.#waiter;
@@ -217,7 +226,8 @@ export class RadiusTestClient {
     assert.ok(request.length >= 20, 'a request has a 20-octet header');
     const datagram = await this.sendRaw(request, this.#timeoutMs);
     if (datagram === undefined) throw new Error(`no reply to request ${request[1]} within ${this.#timeoutMs} ms`);
-    return verifyAccessReply(datagram, { identifier: request[1]!, authenticator: request.subarray(4, 20) }, this.secret);
+    const sent = { identifier: request[1]!, authenticator: request.subarray(4, 20) };
+    return verifyAccessReply(datagram, sent, this.secret, this.#messageAuthenticatorFirst);
   }
 
   /** Sends any bytes; resolves with the first datagram the server sends back, or undefined after `timeoutMs`. */

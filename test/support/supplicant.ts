@@ -35,6 +35,12 @@ const TLS_RECORD_HEADER = 5;
 /** Largest TLS flight the peer reassembles from the server (same order as the server's cap). */
 const MAX_SERVER_FLIGHT_BYTES = 64 * 1024;
 
+/** Where a conversation's Access-Requests go: a NAS over UDP, or a RadSec connection shared by many. */
+export interface AccessExchanger {
+  /** Encodes and sends an Access-Request; resolves with the verified reply. */
+  exchange(attributes: readonly RadiusAttribute[]): Promise<RadiusExchange>;
+}
+
 /** What the test can do while a conversation runs. */
 export interface SupplicantHooks {
   /**
@@ -63,6 +69,8 @@ export interface SupplicantOptions {
   readonly key: string | Buffer;
   /** PEM trust anchor(s) for the server certificate. */
   readonly ca: string | Buffer;
+  /** A context built once from cert, key and ca, for many runs (a load generator); built per run when absent. */
+  readonly secureContext?: tls.SecureContext;
   /** EAP identity and User-Name; `anonymous@portcullis.test` by default. */
   readonly identity?: string;
   /** Name checked against the server certificate; `radius.portcullis.test` by default. */
@@ -193,6 +201,7 @@ class PeerTls {
       maxVersion: options.maxVersion ?? 'TLSv1.3',
       rejectUnauthorized: true,
       ...(options.session === undefined ? {} : { session: options.session }),
+      ...(options.secureContext === undefined ? {} : { secureContext: options.secureContext }),
     });
     this.socket.on('secureConnect', () => {
       this.complete = true;
@@ -274,14 +283,27 @@ export class EapTlsSupplicant {
     this.#options = options;
   }
 
-  /** Runs one authentication to Access-Accept or Access-Reject. Throws on protocol violations by the server. */
-  async run(): Promise<SupplicantResult> {
+  /**
+   * Runs one authentication to Access-Accept or Access-Reject, on a fresh UDP socket unless
+   * `exchanger` carries the requests (hooks need the UDP socket). Throws on protocol violations
+   * by the server.
+   */
+  async run(exchanger?: AccessExchanger): Promise<SupplicantResult> {
+    if (exchanger !== undefined) {
+      if (this.#options.hooks !== undefined) throw new Error('supplicant hooks need the UDP client, not an exchanger');
+      const conversation = new Conversation(this.#options, exchanger, undefined);
+      try {
+        return await conversation.run();
+      } finally {
+        conversation.destroy();
+      }
+    }
     const client = await RadiusTestClient.open({
       port: this.#options.port,
       secret: this.#options.secret,
       ...(this.#options.timeoutMs === undefined ? {} : { timeoutMs: this.#options.timeoutMs }),
     });
-    const conversation = new Conversation(this.#options, client);
+    const conversation = new Conversation(this.#options, client, client);
     try {
       return await conversation.run();
     } finally {
@@ -294,7 +316,9 @@ export class EapTlsSupplicant {
 /** One authentication: the loop of requests and replies. */
 class Conversation {
   readonly #options: SupplicantOptions;
-  readonly #client: RadiusTestClient;
+  readonly #exchanger: AccessExchanger;
+  /** The UDP client the hooks may use; undefined when an exchanger shared by others carries the requests. */
+  readonly #client: RadiusTestClient | undefined;
   readonly #exchanges: RadiusExchange[] = [];
   readonly #responses: EapPacket[] = [];
   readonly #challenges: EapPacket[] = [];
@@ -305,8 +329,9 @@ class Conversation {
   #state: Buffer | undefined;
   #tlsVersion: string | undefined;
 
-  constructor(options: SupplicantOptions, client: RadiusTestClient) {
+  constructor(options: SupplicantOptions, exchanger: AccessExchanger, client: RadiusTestClient | undefined) {
     this.#options = options;
+    this.#exchanger = exchanger;
     this.#client = client;
   }
 
@@ -342,16 +367,13 @@ class Conversation {
   }
 
   async #roundTrip(round: number, eap: Buffer): Promise<RadiusExchange> {
-    await this.#options.hooks?.beforeRequest?.({
-      round,
-      eap,
-      attributesFor: (other) => this.#attributes(other),
-      client: this.#client,
-    });
-    const exchange = await this.#client.exchange(this.#attributes(eap));
+    const client = this.#client;
+    const hooks = client === undefined ? undefined : this.#options.hooks;
+    await hooks?.beforeRequest?.({ round, eap, attributesFor: (other) => this.#attributes(other), client: client! });
+    const exchange = await this.#exchanger.exchange(this.#attributes(eap));
     this.#exchanges.push(exchange);
     this.#responses.push(decodeEapOrThrow(eap, `round ${round}: own response`));
-    await this.#options.hooks?.afterReply?.({ round, exchange, client: this.#client });
+    await hooks?.afterReply?.({ round, exchange, client: client! });
     return exchange;
   }
 
