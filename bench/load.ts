@@ -53,7 +53,7 @@ export interface LoadReport {
   /** Authentications finished and checked. */
   readonly authentications: number;
   readonly accepted: number;
-  /** Of the accepted, how many resumed the offered session. */
+  /** Authentications that resumed the offered session (accepted or not). */
   readonly resumed: number;
   /** Authentications that offered a session the server did not resume. */
   readonly resumptionsMissed: number;
@@ -212,18 +212,17 @@ class LoadRun {
     const began = performance.now();
     try {
       const result = await this.#run(supplicant);
-      this.#check(result);
-      this.#authLatencies.push(performance.now() - began);
-      this.#accepted++;
+      peer.session = result.session;
       if (offer !== undefined) {
         if (result.resumed) this.#resumed++;
         else this.#missed++;
       }
-      peer.session = result.session;
+      this.#check(result);
+      this.#authLatencies.push(performance.now() - began);
+      this.#accepted++;
     } catch (error) {
       this.#errorCount++;
       if (this.#errors.length < ERROR_SAMPLES) this.#errors.push((error as Error).message);
-      peer.session = undefined;
     } finally {
       this.#finished++;
     }

@@ -89,10 +89,14 @@ export class TlsEngine {
   readonly #issuers: readonly X509Certificate[];
   /** Session store lookups that suspended a handshake (the store may answer from another thread). */
   readonly #lookups = new Set<Promise<void>>();
+  /** Session IDs of ClientHellos that will negotiate TLS 1.3 (hex): nothing to look up for them. */
+  readonly #tls13SessionIds = new Set<string>();
+  readonly #offersTls13: boolean;
 
   constructor(settings: TlsEngineSettings) {
     assert.ok(settings.caCertificates.length > 0, 'at least one CA certificate');
     this.#issuers = settings.issuers;
+    this.#offersTls13 = settings.maxVersion === 'TLSv1.3';
     const store = settings.sessionStore;
     this.#resumption =
       settings.resumption && store !== undefined
@@ -140,6 +144,8 @@ export class TlsEngine {
       // that fails only costs the resumption: the handshake goes on in full.
       // The handshake waits for the answer, and conversations wait for the lookups (settle).
       this.#server.on('resumeSession', (id: Buffer, callback: (error: null, session: Buffer | null) => void) => {
+        // RFC 8446 §4.1.2: a TLS 1.3 ClientHello's session ID is only for middlebox compatibility.
+        if (this.#tls13SessionIds.delete(id.toString('hex'))) return void callback(null, null);
         const lookup: Promise<void> = sessions
           .get(`${namespace}${id.toString('hex')}`)
           .then(
@@ -166,8 +172,9 @@ export class TlsEngine {
           this.#delivering = undefined;
         }
       },
-      expect: (clientRandom) => {
-        const key = clientRandom.toString('hex');
+      expect: (hello) => {
+        if (this.#offersTls13 && hello.offersTls13 && hello.sessionId.length > 0) this.#tls13SessionIds.add(hello.sessionId.toString('hex'));
+        const key = hello.random.toString('hex');
         // A ClientHello random is fresh per handshake (RFC 8446 §4.1.2); a copy of one that is in
         // use is a replay and must not be bound to the other conversation's socket.
         if (this.#awaitingSocket.has(key)) return false;
@@ -175,8 +182,9 @@ export class TlsEngine {
         return true;
       },
       lookups: () => (this.#lookups.size === 0 ? undefined : Promise.all(this.#lookups).then(() => undefined)),
-      forget: (clientRandom) => {
-        const key = clientRandom.toString('hex');
+      forget: (hello) => {
+        this.#tls13SessionIds.delete(hello.sessionId.toString('hex'));
+        const key = hello.random.toString('hex');
         if (this.#awaitingSocket.get(key) === conversation) this.#awaitingSocket.delete(key);
       },
     });
@@ -193,7 +201,7 @@ export class TlsConversation {
   readonly #issuers: readonly X509Certificate[];
   #socket: TLSSocket | undefined;
   #serverTrafficSecret: Buffer | undefined;
-  #clientRandom: Buffer | undefined;
+  #clientHello: HelloFields | undefined;
   #serverHello: HelloFields | undefined;
 
   /** @internal created by {@link TlsEngine.open}. */
@@ -256,11 +264,9 @@ export class TlsConversation {
    * that nothing completes the handshake for the peer before the policy has decided.
    */
   async receive(records: Buffer): Promise<TlsProgress> {
-    if (this.#clientRandom === undefined) {
-      this.#clientRandom = readHello(records, HelloType.ClientHello)?.random;
-      if (this.#clientRandom !== undefined && !this.#engine.expect(this.#clientRandom)) {
-        return { kind: 'failed', output: Buffer.alloc(0) };
-      }
+    if (this.#clientHello === undefined) {
+      this.#clientHello = readHello(records, HelloType.ClientHello);
+      if (this.#clientHello !== undefined && !this.#engine.expect(this.#clientHello)) return { kind: 'failed', output: Buffer.alloc(0) };
     }
     this.#engine.deliver(() => this.#pipe.deliver(records));
     await this.#settle();
@@ -297,15 +303,15 @@ export class TlsConversation {
     const version = socket.getProtocol();
     if (version !== 'TLSv1.2' && version !== 'TLSv1.3') return undefined;
     const randoms =
-      this.#clientRandom !== undefined && this.#serverHello !== undefined
-        ? { client: this.#clientRandom, server: this.#serverHello.random }
+      this.#clientHello !== undefined && this.#serverHello !== undefined
+        ? { client: this.#clientHello.random, server: this.#serverHello.random }
         : undefined;
     return deriveEapKeys(socket, version, randoms);
   }
 
   /** Releases the TLS state. */
   destroy(): void {
-    if (this.#clientRandom !== undefined) this.#engine.forget(this.#clientRandom);
+    if (this.#clientHello !== undefined) this.#engine.forget(this.#clientHello);
     this.#serverTrafficSecret?.fill(0);
     this.#socket?.destroy();
     this.#pipe.destroy();
@@ -357,10 +363,10 @@ interface Resumption {
 interface EngineHooks {
   /** Runs a delivery of peer records, marking the conversation as the one being fed. */
   deliver(deliver: () => void): void;
-  /** Announces the ClientHello random so the TLS socket can be bound; false for a duplicate. */
-  expect(clientRandom: Buffer): boolean;
+  /** Announces the ClientHello (its random binds the TLS socket); false for a duplicate random. */
+  expect(hello: HelloFields): boolean;
   /** Drops the announcement when the conversation ends before its socket was bound. */
-  forget(clientRandom: Buffer): void;
+  forget(hello: HelloFields): void;
   /** Settles once the session store lookups now pending have been answered; undefined when none are. */
   lookups(): Promise<void> | undefined;
 }
