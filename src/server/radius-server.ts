@@ -8,7 +8,7 @@
 import { randomBytes, type X509Certificate } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { Registry } from 'prom-client';
-import { PacketCode } from '../codec/radius/index.ts';
+import { PacketCode, decodePacket } from '../codec/radius/index.ts';
 import { configSource, type Config } from '../config/index.ts';
 import { SessionTable } from '../eap/session-table.ts';
 import { PortcullisError } from '../errors.ts';
@@ -27,7 +27,7 @@ import { buildContext, type ServerContext } from './server-context.ts';
 import type { RevocationSources } from '../policy/revocation.ts';
 import { freshRevocationSources, REPLY_CACHE_MS, revocationSourcesFor, sessionLimits, sweepConversations, SWEEP_INTERVAL_MS } from './access-upkeep.ts';
 import { EapWorkerPool } from './eap-worker-pool.ts';
-import type { Source } from './request-intake.ts';
+import { drop, type Source } from './request-intake.ts';
 import type { RadiusClient } from './client-table.ts';
 import { RadsecListener, type PeerIdentity } from './radsec-listener.ts';
 import { UdpListener } from './udp-listener.ts';
@@ -256,7 +256,8 @@ export class RadiusServer {
   async #bind(): Promise<void> {
     const { config } = this.#context;
     for (const warning of config.warnings) this.#logger.warn({ warning }, 'configuration warning');
-    const handler: AccessHandling = this.#pool ?? new AccessRequestHandler({
+    const pool = this.#pool;
+    const handler: AccessHandling = pool !== undefined ? this.#screenedFor(pool) : new AccessRequestHandler({
       context: () => this.#context,
       accepting: () => !this.#draining,
       sessions: this.#sessions,
@@ -313,6 +314,21 @@ export class RadiusServer {
       await this.#accounting.sink?.close();
       throw new PortcullisError('listen-failed', `cannot bind a RADIUS listener: ${(error as Error).message}`, { cause: error });
     }
+  }
+
+  /**
+   * The workers behind a screen: bytes that do not decode as RADIUS are dropped and counted here,
+   * never copied to a worker (a flood of junk costs the main thread a decode, nothing more).
+   */
+  #screenedFor(pool: EapWorkerPool): AccessHandling {
+    const deps = { metrics: this.metrics, logger: this.#logger };
+    return {
+      handle: async (datagram, source, client) => {
+        const decoded = decodePacket(datagram);
+        if (!decoded.ok) return drop(deps, decoded.reason, source);
+        return pool.handle(datagram, source, client);
+      },
+    };
   }
 
   /** Identifies a RadSec peer with the context in force. */

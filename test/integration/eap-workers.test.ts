@@ -6,10 +6,10 @@
  * reaches the workers.
  */
 import t from 'tap';
-import { Attr, getAttribute } from '../../src/codec/radius/index.ts';
+import { Attr, PacketCode, encodeRequest, getAttribute, stringAttr } from '../../src/codec/radius/index.ts';
 import { parseConfig } from '../../src/config/index.ts';
 import { authenticate, expectAccept, AUTHENTICATIONS_TOTAL, TLS_VERSIONS } from '../support/eapol-checks.ts';
-import { readVlan } from '../support/radius-client.ts';
+import { expectNoReply, readVlan } from '../support/radius-client.ts';
 import { testSupplicant } from '../support/supplicant.ts';
 import { DEFAULT_POLICY_YAML, startTestServer, testServerYaml } from '../support/test-server.ts';
 
@@ -73,6 +73,22 @@ t.test('a retransmitted request gets the cached reply from the worker that answe
   t.equal(result.outcome, 'accept');
   t.equal(resent, 1);
   t.ok((await s.metric('portcullis_radius_duplicates_replayed_total')) >= 1, 'counted as a replayed duplicate');
+});
+
+t.test('junk is dropped and counted before it reaches a worker; forged requests by the worker; the server goes on', async (t) => {
+  const dropped = (reason: string) => s.metric('portcullis_radius_packets_dropped_total', { reason });
+  const [short, lying, forged] = [await dropped('too-short'), await dropped('bad-length-field'), await dropped('bad-message-authenticator')];
+  await expectNoReply(s.port, Buffer.from('01020003', 'hex'));
+  const header = Buffer.alloc(20);
+  header.writeUInt8(1, 0);
+  header.writeUInt16BE(4000, 2);
+  await expectNoReply(s.port, header);
+  const request = encodeRequest({ code: PacketCode.AccessRequest, identifier: 9, attributes: [stringAttr(Attr.UserName, 'x')], secret: Buffer.from('not-the-secret') });
+  await expectNoReply(s.port, request);
+  t.equal(await dropped('too-short'), short + 1, 'too-short counted');
+  t.equal(await dropped('truncated'), lying + 1, 'a Length beyond the datagram: truncated, counted');
+  t.equal(await dropped('bad-message-authenticator'), forged + 1, 'the forged request counted by its worker');
+  t.equal((await run()).outcome, 'accept', 'an authentication right after is accepted');
 });
 
 t.test('the workers\' decisions and metrics reach the main thread', async (t) => {
