@@ -124,14 +124,14 @@ export async function compare(pki: DevPkiPaths, runs: number, workers: number | 
 function printTable(results: Record<ServerKind, RoundFigures[]>, floors: readonly number[]): void {
   const pad = (text: string, width: number) => text.padEnd(width);
   const num = (value: number) => (Number.isFinite(value) ? (Math.abs(value) >= 100 ? value.toFixed(0) : value.toFixed(2)) : '-');
-  const lines = [`${pad('load', 34)}${pad('figure', 28)}${pad('portcullis', 12)}${pad('FreeRADIUS', 12)}ratio P/F`];
+  const lines = [`${pad('load', 34)}${pad('figure', 31)}${pad('portcullis', 12)}${pad('FreeRADIUS', 12)}ratio P/F`];
   for (const row of ROWS) {
     for (const figure of row.figures) {
       const key = `${row.name}|${figure.label}`;
       const ours = results.portcullis.map((round) => round.get(key) ?? NaN);
       const theirs = results.freeradius.map((round) => round.get(key) ?? NaN);
       const ratios = ours.map((value, i) => value / theirs[i]!);
-      lines.push(`${pad(row.name, 34)}${pad(`${figure.label}${figure.unit === '' ? '' : ` (${figure.unit})`}`, 28)}${pad(num(median(ours)), 12)}${pad(num(median(theirs)), 12)}${num(median(ratios))}`);
+      lines.push(`${pad(row.name, 34)}${pad(`${figure.label}${figure.unit === '' ? '' : ` (${figure.unit})`}`, 31)}${pad(num(median(ours)), 12)}${pad(num(median(theirs)), 12)}${num(median(ratios))}`);
     }
   }
   const floor = median(floors);
