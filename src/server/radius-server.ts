@@ -107,7 +107,10 @@ export class RadiusServer {
     const ticketKeys = randomBytes(TICKET_KEY_OCTETS);
     const context = await buildContext(config, { sessionStore: store, sources, ticketKeys, now: Date.now });
     const server = new RadiusServer(context, store, sources, ticketKeys, await openAccounting(config), logger, metrics);
-    server.#pool = await server.#startWorkers(config);
+    server.#pool = await server.#startWorkers(config).catch(async (error: unknown) => {
+      await server.#accounting.sink?.close();
+      throw error;
+    });
     try {
       await server.#bind();
     } catch (error) {
