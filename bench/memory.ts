@@ -7,12 +7,11 @@
 import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import dgram from 'node:dgram';
 import { EapCode, EapType, encodeEap, encodeEapTlsData } from '../src/codec/eap/index.ts';
 import { Attr, PacketCode, encodeRequest, getAttribute, splitEapMessage, stringAttr, type RadiusAttribute } from '../src/codec/radius/index.ts';
 import type { DevPkiPaths } from '../src/pki/dev-pki.ts';
-import { RecordPipe } from '../src/tls/record-pipe.ts';
+import { clientHello } from '../test/support/client-hello.ts';
 import { RadiusTestClient } from '../test/support/radius-client.ts';
 import { cpuBetween, sampleProcess } from './proc-stats.ts';
 import { BENCH_SECRET, loadRunning, startServer, type ServerKind, type ServerUnderTest } from './scenario.ts';
@@ -22,17 +21,6 @@ const OPENERS = 32;
 /** Packets sent before yielding to the event loop (keeps the socket buffer from overflowing). */
 const JUNK_BURST = 16;
 const SERVERS: readonly ServerKind[] = ['portcullis', 'freeradius'];
-
-/** A fresh TLS 1.3 ClientHello with the dev client certificate loaded (each has its own random). */
-async function clientHello(context: tls.SecureContext): Promise<Buffer> {
-  const pipe = new RecordPipe();
-  const socket = tls.connect({ socket: pipe, secureContext: context, servername: 'radius.portcullis.test', minVersion: 'TLSv1.3', rejectUnauthorized: false });
-  socket.on('error', () => undefined);
-  while (pipe.pendingBytes === 0) await nextTurn();
-  const hello = pipe.takeOutput();
-  socket.destroy();
-  return hello;
-}
 
 /** Opens one conversation up to the server's first flight and leaves it there; true when it got there. */
 async function openHalfway(client: RadiusTestClient, hello: Buffer): Promise<boolean> {
@@ -55,7 +43,7 @@ async function openHalfway(client: RadiusTestClient, hello: Buffer): Promise<boo
 export async function measureMemory(pki: DevPkiPaths, sessions: number, workers: number | undefined): Promise<void> {
   const context = tls.createSecureContext({ cert: readFileSync(pki.clients['client-ec'].cert), key: readFileSync(pki.clients['client-ec'].key) });
   const hellos: Buffer[] = [];
-  for (let i = 0; i < sessions; i++) hellos.push(await clientHello(context));
+  for (let i = 0; i < sessions; i++) hellos.push(await clientHello({ secureContext: context, servername: 'radius.portcullis.test', minVersion: 'TLSv1.3' }));
   for (const kind of SERVERS) {
     const server = await startServer(kind, pki, { workers });
     try {

@@ -4,7 +4,7 @@
  * checked like a strict NAS checks it.
  */
 import tls from 'node:tls';
-import { PacketCode, decodePacket, encodeRequest, type RadiusAttribute } from '../src/codec/radius/index.ts';
+import { PacketCode, RadiusStreamReader, decodePacket, encodeRequest, type RadiusAttribute } from '../src/codec/radius/index.ts';
 import { verifyAccessReply, type RadiusExchange } from '../test/support/radius-client.ts';
 import type { AccessExchanger } from '../test/support/supplicant.ts';
 
@@ -38,7 +38,7 @@ export class RadsecNas implements AccessExchanger {
   readonly #waiting = new Map<number, Waiting>();
   /** Callers waiting for a free Identifier. */
   readonly #queue: (() => void)[] = [];
-  #pending: Buffer = Buffer.alloc(0);
+  readonly #reader = new RadiusStreamReader();
   #next = 0;
 
   private constructor(socket: tls.TLSSocket, timeoutMs: number) {
@@ -101,18 +101,14 @@ export class RadsecNas implements AccessExchanger {
     this.#queue.shift()?.();
   }
 
-  /** RFC 6614 §2.5: packets follow one another on the stream, each sized by its Length field. */
+  /** RFC 6614 §2.1: packets follow one another on the stream, each sized by its Length field. */
   #read(chunk: Buffer): void {
-    this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
-    while (this.#pending.length >= 4) {
-      const length = this.#pending.readUInt16BE(2);
-      if (length < HEADER_LENGTH) {
-        this.#socket.destroy(new Error(`RadSec packet length ${length}`));
-        return;
-      }
-      if (this.#pending.length < length) return;
-      const packet = this.#pending.subarray(0, length);
-      this.#pending = this.#pending.subarray(length);
+    const framed = this.#reader.push(chunk);
+    if (!framed.ok) {
+      this.#socket.destroy(new Error(`RadSec stream: ${framed.reason}`));
+      return;
+    }
+    for (const packet of framed.packets) {
       const waiting = this.#waiting.get(packet[1]!);
       if (waiting === undefined) continue;
       this.#release(packet[1]!);

@@ -10,6 +10,7 @@ import type { ServerMetrics } from '../obs/metrics.ts';
 import { revocationSources, type RevocationSources } from '../policy/revocation.ts';
 import { crlEventLogger } from './live-check-report.ts';
 import type { ReplyCache } from './reply-cache.ts';
+import { buildContext, type ContextState, type ServerContext } from './server-context.ts';
 
 /** How often idle conversations and old replies are swept: a coarse timer (habit 11). */
 export const SWEEP_INTERVAL_MS = 1_000;
@@ -42,13 +43,39 @@ export function freshRevocationSources(config: Config, logger: Logger, metrics: 
   return revocationSources(config.revocation, Date.now, crlEventLogger(logger, metrics));
 }
 
+/** A reload's new context and the revocation sources it runs with. */
+export interface Rebuilt {
+  readonly context: ServerContext;
+  readonly sources: RevocationSources;
+}
+
 /**
- * The revocation sources `next` runs with: the running ones, with their fetched CRLs and cached
- * OCSP answers, unless the client settings (`revocation.ocsp`, `revocation.crl`) changed.
+ * Builds the context `next` runs with (a reload). The running revocation sources, with their
+ * fetched CRLs and cached OCSP answers, are kept unless the client settings (`revocation.ocsp`,
+ * `revocation.crl`) changed. `alongside` runs once the context is built (the workers' reload).
+ * When the build or `alongside` fails, sources made for `next` are closed and the error is
+ * thrown; on success, replaced sources are closed.
  */
-export function revocationSourcesFor(next: Config, running: Config, current: RevocationSources, logger: Logger, metrics: ServerMetrics): RevocationSources {
+export async function rebuildContext(
+  next: Config,
+  running: Config,
+  current: RevocationSources,
+  state: Omit<ContextState, 'sources'>,
+  observe: { readonly logger: Logger; readonly metrics: ServerMetrics },
+  alongside: () => Promise<void> = async () => undefined,
+): Promise<Rebuilt> {
   const clientSettings = (c: Config) => JSON.stringify({ ocsp: c.revocation.ocsp, crl: c.revocation.crl });
-  return clientSettings(next) === clientSettings(running) ? current : freshRevocationSources(next, logger, metrics);
+  const sources = clientSettings(next) === clientSettings(running) ? current : freshRevocationSources(next, observe.logger, observe.metrics);
+  let context: ServerContext;
+  try {
+    context = await buildContext(next, { ...state, sources });
+    await alongside();
+  } catch (error) {
+    if (sources !== current) sources.crls.close();
+    throw error;
+  }
+  if (sources !== current) current.crls.close();
+  return { context, sources };
 }
 
 /** Session limits of one thread: the total cap shared out between `threads` threads. */

@@ -13,7 +13,7 @@ import { ServerMetrics } from '../obs/metrics.ts';
 import type { RevocationSources } from '../policy/revocation.ts';
 import type { TlsSessionStore } from '../store/ports.ts';
 import { AccessRequestHandler } from './access-handler.ts';
-import { freshRevocationSources, REPLY_CACHE_MS, revocationSourcesFor, sessionLimits, sweepConversations, SWEEP_INTERVAL_MS } from './access-upkeep.ts';
+import { freshRevocationSources, rebuildContext, REPLY_CACHE_MS, sessionLimits, sweepConversations, SWEEP_INTERVAL_MS } from './access-upkeep.ts';
 import { asBuffer, ownCopy, type FromWorker, type ToWorker, type WorkerSetup } from './eap-worker-protocol.ts';
 import { ReplyCache } from './reply-cache.ts';
 import { buildContext, type ServerContext } from './server-context.ts';
@@ -74,15 +74,9 @@ setInterval(() => {
 /** Swaps in a new configuration, as the main thread did; conversations in flight keep theirs. */
 async function reload(source: ConfigSource): Promise<void> {
   const next = parse(source);
-  const nextSources = revocationSourcesFor(next, config, sources, logger, metrics);
-  try {
-    context = await buildContext(next, { sessionStore, sources: nextSources, ticketKeys, now: Date.now });
-  } catch (error) {
-    if (nextSources !== sources) nextSources.crls.close();
-    throw error;
-  }
-  if (nextSources !== sources) sources.crls.close();
-  sources = nextSources;
+  const rebuilt = await rebuildContext(next, config, sources, { sessionStore, ticketKeys, now: Date.now }, { logger, metrics });
+  context = rebuilt.context;
+  sources = rebuilt.sources;
   config = next;
   sessions.setLimits(sessionLimits(next, setup.workers));
 }

@@ -25,7 +25,7 @@ import { recordLifetimes, warnExpiring } from './expiry-watch.ts';
 import { ReplyCache } from './reply-cache.ts';
 import { buildContext, type ServerContext } from './server-context.ts';
 import type { RevocationSources } from '../policy/revocation.ts';
-import { freshRevocationSources, REPLY_CACHE_MS, revocationSourcesFor, sessionLimits, sweepConversations, SWEEP_INTERVAL_MS } from './access-upkeep.ts';
+import { freshRevocationSources, rebuildContext, REPLY_CACHE_MS, sessionLimits, sweepConversations, SWEEP_INTERVAL_MS } from './access-upkeep.ts';
 import { EapWorkerPool } from './eap-worker-pool.ts';
 import { drop, type Source } from './request-intake.ts';
 import type { RadiusClient } from './client-table.ts';
@@ -190,19 +190,10 @@ export class RadiusServer {
     try {
       const config = await load();
       const running = this.#context.config;
-      const sources = revocationSourcesFor(config, running, this.#sources, this.#logger, this.metrics);
-      let context: ServerContext;
-      try {
-        context = await buildContext(config, { sessionStore: this.#sessionStore, sources, ticketKeys: this.#ticketKeys, now: Date.now });
-        await this.#reloadWorkers(config);
-      } catch (error) {
-        if (sources !== this.#sources) sources.crls.close();
-        throw error;
-      }
-      if (sources !== this.#sources) {
-        this.#sources.crls.close();
-        this.#sources = sources;
-      }
+      const state = { sessionStore: this.#sessionStore, ticketKeys: this.#ticketKeys, now: Date.now };
+      const observe = { logger: this.#logger, metrics: this.metrics };
+      const { context, sources } = await rebuildContext(config, running, this.#sources, state, observe, () => this.#reloadWorkers(config));
+      this.#sources = sources;
       if (JSON.stringify(config.listen) !== JSON.stringify(running.listen)) {
         this.#logger.warn({ listen: config.listen }, 'listen addresses changed: they take effect at the next restart');
       }

@@ -2,21 +2,9 @@
  * The ClientHello fields the engine reads itself: random, session ID, and whether TLS 1.3 is
  * offered (a TLS 1.3 ClientHello's session ID is never looked up in the session store).
  */
-import tls from 'node:tls';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import t from 'tap';
 import { HelloType, readHello } from '../../src/tls/hello.ts';
-import { RecordPipe } from '../../src/tls/record-pipe.ts';
-
-async function clientHello(options: tls.ConnectionOptions): Promise<Buffer> {
-  const pipe = new RecordPipe();
-  const socket = tls.connect({ socket: pipe, rejectUnauthorized: false, ...options });
-  socket.on('error', () => undefined);
-  while (pipe.pendingBytes === 0) await nextTurn();
-  const hello = pipe.takeOutput();
-  socket.destroy();
-  return hello;
-}
+import { clientHello } from '../support/client-hello.ts';
 
 t.test('TLS 1.3 offered or not', async (t) => {
   const both = readHello(await clientHello({ minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3' }), HelloType.ClientHello);
