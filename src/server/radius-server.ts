@@ -31,11 +31,10 @@ import { drop, type Source } from './request-intake.ts';
 import type { RadiusClient } from './client-table.ts';
 import { RadsecListener, type PeerIdentity } from './radsec-listener.ts';
 import { UdpListener } from './udp-listener.ts';
+import { TICKET_KEY_OCTETS } from '../tls/engine.ts';
 
 /** TLS 1.2 sessions kept for resumption (about 1-2 KB each). */
 const RESUMABLE_SESSIONS = 50_000;
-/** RFC 5077 §4: key name, HMAC key and AES key of session tickets. */
-const TICKET_KEY_OCTETS = 48;
 /** How often the PKI lifetimes are checked against the warning window. */
 const EXPIRY_CHECK_INTERVAL_MS = 86_400_000;
 /** How often a drain looks whether the last conversation has finished. */

@@ -12,7 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import { RadiusStreamReader } from '../codec/radius/index.ts';
 import type { Logger } from '../obs/logger.ts';
 import type { ServerMetrics } from '../obs/metrics.ts';
-import { peerChain } from '../tls/engine.ts';
+import { peerChain } from '../tls/peer-chain.ts';
 import type { Source } from './request-intake.ts';
 import type { RadiusClient } from './client-table.ts';
 

@@ -1,9 +1,8 @@
 /**
- * Reads the random and the session ID of a plaintext TLS ClientHello or ServerHello.
+ * Reads the session ID of a plaintext TLS ClientHello, and whether it offers TLS 1.3.
  *
- * Node exposes neither: RFC 5216 §2.3 builds the TLS 1.2 EAP Session-Id from the randoms, the
- * ClientHello random binds a TLS socket to its conversation, and the ServerHello session ID names
- * the session a TLS 1.2 peer may resume (RFC 5246 §7.4.1.3).
+ * The TLS 1.2 session a peer wants to resume (RFC 5246 §7.4.1.2) has to be fetched from the
+ * session store before OpenSSL reads the ClientHello, because the store answers asynchronously.
  */
 
 const RECORD_HEADER = 5;
@@ -12,42 +11,32 @@ const VERSION_BYTES = 2;
 const RANDOM_BYTES = 32;
 const MAX_SESSION_ID_BYTES = 32;
 const CONTENT_TYPE_HANDSHAKE = 22;
+const HANDSHAKE_CLIENT_HELLO = 1;
 /** RFC 8446 §4.2.1. */
 const SUPPORTED_VERSIONS_EXTENSION = 0x002b;
 const TLS13_VERSION = 0x0304;
 
-/** Handshake message types whose body starts with version, random and session ID (RFC 5246 §7.4). */
-export const HelloType = { ClientHello: 1, ServerHello: 2 } as const;
-/** One of {@link HelloType}'s values. */
-export type HelloType = (typeof HelloType)[keyof typeof HelloType];
-
-/** The fields of a hello this server uses. */
-export interface HelloFields {
-  readonly random: Buffer;
+/** The fields of a ClientHello this server uses. */
+export interface ClientHelloFields {
   /** Empty when the hello carries none. */
   readonly sessionId: Buffer;
-  /**
-   * A ClientHello whose supported_versions extension lists TLS 1.3 (RFC 8446 §4.2.1), within its
-   * first record; false otherwise and for a ServerHello.
-   */
+  /** The supported_versions extension lists TLS 1.3 (RFC 8446 §4.2.1), within the first record. */
   readonly offersTls13: boolean;
 }
 
 /**
- * Reads the hello at the start of `flight`, or undefined when the flight does not begin with a
- * plaintext handshake record holding that hello. The fields are copies.
+ * Reads the ClientHello at the start of `flight`, or undefined when the flight does not begin
+ * with a plaintext handshake record holding one. The session ID is a copy.
  */
-export function readHello(flight: Buffer, type: HelloType): HelloFields | undefined {
-  const randomAt = RECORD_HEADER + HANDSHAKE_HEADER + VERSION_BYTES;
-  const sessionIdAt = randomAt + RANDOM_BYTES + 1;
+export function readClientHello(flight: Buffer): ClientHelloFields | undefined {
+  const sessionIdAt = RECORD_HEADER + HANDSHAKE_HEADER + VERSION_BYTES + RANDOM_BYTES + 1;
   if (flight.length < sessionIdAt) return undefined;
-  if (flight[0] !== CONTENT_TYPE_HANDSHAKE || flight[RECORD_HEADER] !== type) return undefined;
+  if (flight[0] !== CONTENT_TYPE_HANDSHAKE || flight[RECORD_HEADER] !== HANDSHAKE_CLIENT_HELLO) return undefined;
   const sessionIdLength = flight[sessionIdAt - 1] ?? 0;
   if (sessionIdLength > MAX_SESSION_ID_BYTES || flight.length < sessionIdAt + sessionIdLength) return undefined;
   return {
-    random: Buffer.from(flight.subarray(randomAt, randomAt + RANDOM_BYTES)),
     sessionId: Buffer.from(flight.subarray(sessionIdAt, sessionIdAt + sessionIdLength)),
-    offersTls13: type === HelloType.ClientHello && listsTls13(flight, sessionIdAt + sessionIdLength),
+    offersTls13: listsTls13(flight, sessionIdAt + sessionIdLength),
   };
 }
 

@@ -6,7 +6,6 @@
  * TLS 1.3: RFC 9190 §2.3, exporter labels "EXPORTER_EAP_TLS_Key_Material" and
  * "EXPORTER_EAP_TLS_Method-Id" with the context 0x0D (the EAP-TLS type).
  */
-import type { TLSSocket } from 'node:tls';
 
 /** The keys an EAP-TLS conversation yields (RFC 5247 §1.4). */
 export interface EapKeyMaterial {
@@ -21,31 +20,29 @@ export interface EapKeyMaterial {
 const EAP_TYPE_TLS = 0x0d;
 const TYPE_CONTEXT = Buffer.from([EAP_TYPE_TLS]);
 
+/** The TLS exporter of an established connection (RFC 5705 §4); no context when `context` is undefined. */
+export type KeyExporter = (length: number, label: string, context?: Buffer) => Buffer;
+
 /**
  * Derives MSK, EMSK and Session-Id.
- * @param randoms the ClientHello and ServerHello randoms; required for TLS 1.2 only.
+ * @param randoms ClientHello.random followed by ServerHello.random; read for TLS 1.2 only.
  */
-export function deriveEapKeys(
-  socket: TLSSocket,
-  version: 'TLSv1.2' | 'TLSv1.3',
-  randoms: { client: Buffer; server: Buffer } | undefined,
-): EapKeyMaterial | undefined {
+export function deriveEapKeys(exporter: KeyExporter, version: 'TLSv1.2' | 'TLSv1.3', randoms: () => Buffer): EapKeyMaterial {
   if (version === 'TLSv1.3') {
-    const material = socket.exportKeyingMaterial(128, 'EXPORTER_EAP_TLS_Key_Material', TYPE_CONTEXT);
-    const methodId = socket.exportKeyingMaterial(64, 'EXPORTER_EAP_TLS_Method-Id', TYPE_CONTEXT);
+    const material = exporter(128, 'EXPORTER_EAP_TLS_Key_Material', TYPE_CONTEXT);
+    const methodId = exporter(64, 'EXPORTER_EAP_TLS_Method-Id', TYPE_CONTEXT);
     return {
       msk: material.subarray(0, 64),
       emsk: material.subarray(64, 128),
       sessionId: Buffer.concat([TYPE_CONTEXT, methodId]),
     };
   }
-  if (randoms === undefined) return undefined;
   // RFC 5216 §2.3: the exporter is called without a context value (RFC 5705 §4: "no context"
-  // differs from an empty one). Node leaves the context out when the argument is undefined.
-  const material = socket.exportKeyingMaterial(128, 'client EAP encryption', undefined as unknown as Buffer);
+  // differs from an empty one).
+  const material = exporter(128, 'client EAP encryption');
   return {
     msk: material.subarray(0, 64),
     emsk: material.subarray(64, 128),
-    sessionId: Buffer.concat([TYPE_CONTEXT, randoms.client, randoms.server]),
+    sessionId: Buffer.concat([TYPE_CONTEXT, randoms()]),
   };
 }

@@ -4,7 +4,7 @@
  */
 import tls from 'node:tls';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { RecordPipe } from '../../src/tls/record-pipe.ts';
+import { RecordPipe } from './record-pipe.ts';
 
 /** The first flight `tls.connect(options)` writes: the ClientHello record(s). */
 export async function clientHello(options: tls.ConnectionOptions): Promise<Buffer> {

@@ -14,7 +14,7 @@ import { EapSession, type EapResult, type Judge, type SessionLimits } from '../.
 import { ensureDevPki, type DevClientName, type DevPkiPaths } from '../../src/pki/dev-pki.ts';
 import { AlertDescription } from '../../src/tls/alert.ts';
 import { TlsEngine, type HandshakeResult, type TlsVersion } from '../../src/tls/engine.ts';
-import { RecordPipe } from '../../src/tls/record-pipe.ts';
+import { RecordPipe } from './record-pipe.ts';
 
 /** The dev PKI shared by the tests. */
 export async function devPki(): Promise<DevPkiPaths> {

@@ -248,6 +248,14 @@ export class RadiusTestClient {
     return reply;
   }
 
+  /**
+   * Sends `bytes` without waiting for an answer, e.g. a retransmission while the original is
+   * awaited; a reply that arrives while no operation waits lands in {@link unexpected}.
+   */
+  async sendCopy(bytes: Buffer): Promise<void> {
+    await sendTo(this.#socket, bytes, this.port);
+  }
+
   /** Sends `bytes` and rejects if the server answers within `windowMs` (300 ms by default). */
   async expectNoReply(bytes: Buffer, windowMs: number = NO_REPLY_WINDOW_MS): Promise<void> {
     const datagram = await this.sendRaw(bytes, windowMs);

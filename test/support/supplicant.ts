@@ -20,7 +20,7 @@ import {
   type RadiusAttribute, type RadiusPacket,
 } from '../../src/codec/radius/index.ts';
 import type { DevClientName, DevPkiPaths } from '../../src/pki/dev-pki.ts';
-import { RecordPipe } from '../../src/tls/record-pipe.ts';
+import { RecordPipe } from './record-pipe.ts';
 import { RadiusTestClient, type RadiusExchange } from './radius-client.ts';
 import type { TestServer } from './test-server.ts';
 

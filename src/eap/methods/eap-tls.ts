@@ -129,7 +129,7 @@ export class EapTlsMethod {
     const tls = this.#tls;
     assert.ok(tls !== undefined && this.#handshake !== undefined);
     const flight =
-      this.#handshake.version === 'TLSv1.3' ? await tls.writeSuccessIndication() : tls.takeHeldOutput();
+      this.#handshake.version === 'TLSv1.3' ? tls.writeSuccessIndication() : tls.takeHeldOutput();
     if (flight.length === 0) {
       this.#transition('done');
       return { kind: 'success' };

@@ -1,6 +1,6 @@
 /**
- * The in-memory transport under a server TLSSocket: records from the peer are pushed in, records
- * the TLS stack writes are collected until the EAP-TLS method takes them.
+ * The in-memory transport under the test supplicants' client TLSSocket: records from the server
+ * are pushed in, records the TLS stack writes are collected until the supplicant sends them.
  */
 import { Duplex } from 'node:stream';
 
@@ -8,12 +8,6 @@ import { Duplex } from 'node:stream';
 export class RecordPipe extends Duplex {
   #output: Buffer[] = [];
   #outputBytes = 0;
-  #ended = false;
-
-  /** True once the TLS stack ended or destroyed the transport (a failed or closed handshake). */
-  get ended(): boolean {
-    return this.#ended;
-  }
 
   /** Bytes written by the TLS stack and not yet taken. */
   get pendingBytes(): number {
@@ -41,15 +35,5 @@ export class RecordPipe extends Duplex {
     this.#output.push(chunk);
     this.#outputBytes += chunk.length;
     callback();
-  }
-
-  override _final(callback: (error?: Error | null) => void): void {
-    this.#ended = true;
-    callback();
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.#ended = true;
-    callback(error);
   }
 }
