@@ -390,6 +390,27 @@ static Conversation *conversation_call(napi_env env, napi_callback_info info, na
   return conversation_arg(env, argv, *argc, 0);
 }
 
+/* An empty memory BIO for the peer's records: when empty it reports "retry" instead of end of
+ * file, so the peer's next flight is awaited. */
+static BIO *new_input_bio(void) {
+  BIO *bio = BIO_new(BIO_s_mem());
+  if (bio != NULL) BIO_set_mem_eof_return(bio, -1);
+  return bio;
+}
+
+/* A drained memory BIO keeps the buffer its largest flight grew, about 8 KB per conversation in
+ * all: fresh ones take the place of drained ones while the peer's next flight is awaited. */
+static void replace_drained_bios(Conversation *conversation) {
+  BIO *fresh;
+  if (BIO_ctrl_pending(SSL_get_rbio(conversation->ssl)) == 0 && (fresh = new_input_bio()) != NULL) {
+    SSL_set0_rbio(conversation->ssl, fresh);
+  }
+  if (BIO_ctrl_pending(conversation->out) == 0 && (fresh = BIO_new(BIO_s_mem())) != NULL) {
+    SSL_set0_wbio(conversation->ssl, fresh);
+    conversation->out = fresh;
+  }
+}
+
 /* open(context) -> a new server-side conversation. */
 static napi_value open_conversation(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -401,7 +422,7 @@ static napi_value open_conversation(napi_env env, napi_callback_info info) {
   THROW_IF(env, conversation == NULL, "out of memory");
   ERR_clear_error();
   SSL *ssl = SSL_new(ctx);
-  BIO *in = BIO_new(BIO_s_mem()), *out = BIO_new(BIO_s_mem());
+  BIO *in = new_input_bio(), *out = BIO_new(BIO_s_mem());
   if (ssl == NULL || in == NULL || out == NULL) {
     SSL_free(ssl);
     BIO_free(in);
@@ -409,8 +430,6 @@ static napi_value open_conversation(napi_env env, napi_callback_info info) {
     free(conversation);
     return throw_openssl(env, "opening a conversation");
   }
-  /* An empty input BIO reports "retry" instead of end of file: the peer's next flight is awaited. */
-  BIO_set_mem_eof_return(in, -1);
   SSL_set_bio(ssl, in, out);
   SSL_set_accept_state(ssl);
   SSL_set_app_data(ssl, conversation);
@@ -501,6 +520,7 @@ static napi_value take_output(napi_env env, napi_callback_info info) {
   void *data;
   CALL(env, napi_create_buffer(env, pending, &data, &buffer));
   if (pending > 0 && BIO_read(conversation->out, data, (int)pending) != (int)pending) return throw_openssl(env, "reading records");
+  replace_drained_bios(conversation);
   return buffer;
 }
 

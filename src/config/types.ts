@@ -103,7 +103,7 @@ export interface EapConfig {
   /**
    * Worker threads the EAP conversations are spread over (every packet of a conversation goes
    * to the worker that holds its TLS state); 0 handles them on the main thread; `auto` starts
-   * one per core when there are several cores.
+   * one per core beyond the first on three cores or more, none on one or two.
    */
   readonly workers: number | 'auto';
 }

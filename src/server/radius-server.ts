@@ -35,6 +35,8 @@ import { TICKET_KEY_OCTETS } from '../tls/engine.ts';
 
 /** TLS 1.2 sessions kept for resumption (about 1-2 KB each). */
 const RESUMABLE_SESSIONS = 50_000;
+/** `eap.workers: auto` starts workers from this many cores on. */
+const MIN_CORES_FOR_WORKERS = 3;
 /** How often the PKI lifetimes are checked against the warning window. */
 const EXPIRY_CHECK_INTERVAL_MS = 86_400_000;
 /** How often a drain looks whether the last conversation has finished. */
@@ -370,12 +372,17 @@ export class RadiusServer {
   }
 }
 
-/** The EAP worker threads `eap.workers` asks for: `auto` is one per core when there are several. */
+/**
+ * The EAP worker threads `eap.workers` asks for. `auto` leaves the first core to the main thread
+ * (sockets, junk screening, routing, the shared session cache) and gives each other core a
+ * worker; on one or two cores, none: handing every request to another thread and back cost
+ * more than the second core gave (bench/RESULTS.md, "EAP workers").
+ */
 function workerCount(config: Config): number {
   const { workers } = config.eap;
   if (workers !== 'auto') return workers;
   const cores = availableParallelism();
-  return cores > 1 ? cores : 0;
+  return cores >= MIN_CORES_FOR_WORKERS ? cores - 1 : 0;
 }
 
 /**
