@@ -8,7 +8,7 @@ import type { DevPkiPaths } from '../src/pki/dev-pki.ts';
 import { ensureFreeradius, freeradiusVersion } from './freeradius.ts';
 import type { LoadReport } from './load.ts';
 import { measureOpensslFloor } from './openssl-floor.ts';
-import { describe, loadRunning, startServer, type LoadSpec, type ServerKind } from './scenario.ts';
+import { describe, loadRunning, startServer, warmUp, type LoadSpec, type ServerKind } from './scenario.ts';
 import { median } from './stats.ts';
 
 /** Seconds each measured load runs. */
@@ -88,6 +88,7 @@ async function measureServer(kind: ServerKind, pki: DevPkiPaths, workers: number
   const server = await startServer(kind, pki, { workers });
   const figures: RoundFigures = new Map();
   try {
+    await warmUp(server, pki, kind);
     let saturation = NaN;
     for (const row of ROWS) {
       const spec = row.spec(saturation);

@@ -64,7 +64,11 @@ export interface HandshakeResult {
   readonly chainVerified: boolean;
   /** OpenSSL's verification error code when not verified (e.g. `CERT_HAS_EXPIRED`). */
   readonly verificationError: string | undefined;
-  /** Peer certificate first, then the issuers OpenSSL found, up to the anchor. Empty when none. */
+  /**
+   * Peer certificate first, then its issuers up to the anchor: the configured CA certificates
+   * when they complete the chain, else the chain OpenSSL built (`peer-chain.ts`). Empty when the
+   * peer sent no certificate.
+   */
   readonly peerChain: readonly X509Certificate[];
   readonly cipher: string;
 }
