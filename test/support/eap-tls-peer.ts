@@ -58,16 +58,6 @@ export function decoded(eap: Buffer): EapPacket {
   return result.packet;
 }
 
-/** Waits until the TLS stack has written what it will write for now. */
-async function settle(pipe: RecordPipe): Promise<void> {
-  let before = -1;
-  while (before !== pipe.pendingBytes) {
-    before = pipe.pendingBytes;
-    await nextTurn();
-    await nextTurn();
-  }
-}
-
 /** The client side of one EAP-TLS conversation, with a dev PKI client certificate. */
 export class EapTlsPeer {
   readonly #pipe = new RecordPipe();
@@ -98,7 +88,7 @@ export class EapTlsPeer {
   /** The ClientHello, once node:tls has written it. */
   async clientHello(): Promise<Buffer> {
     while (this.#pipe.pendingBytes === 0) await nextTurn();
-    await settle(this.#pipe);
+    await this.#pipe.settle();
     return this.#pipe.takeOutput();
   }
 
@@ -114,7 +104,7 @@ export class EapTlsPeer {
     const flight = Buffer.concat(this.#flight);
     this.#flight = [];
     this.#pipe.deliver(flight);
-    await settle(this.#pipe);
+    await this.#pipe.settle();
     return tlsResponse(request.identifier, this.#pipe.takeOutput());
   }
 

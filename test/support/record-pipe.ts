@@ -3,6 +3,7 @@
  * are pushed in, records the TLS stack writes are collected until the supplicant sends them.
  */
 import { Duplex } from 'node:stream';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 
 /** A duplex stream that stands in for the network under `node:tls`. */
 export class RecordPipe extends Duplex {
@@ -17,6 +18,16 @@ export class RecordPipe extends Duplex {
   /** Feeds records from the peer to the TLS stack. */
   deliver(records: Buffer): void {
     this.push(records);
+  }
+
+  /** Waits until the TLS stack has been quiet for two event-loop turns (it writes asynchronously). */
+  async settle(): Promise<void> {
+    let before = -1;
+    while (before !== this.#outputBytes) {
+      before = this.#outputBytes;
+      await nextTurn();
+      await nextTurn();
+    }
   }
 
   /** Takes everything the TLS stack wrote so far, as one buffer. */

@@ -9,7 +9,6 @@
 import { readFile } from 'node:fs/promises';
 import tls from 'node:tls';
 import type { SecureVersion } from 'node:tls';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   EapCode, EapType, TlsFragmenter, TlsReassembler,
   decodeEap, decodeEapTlsData, encodeEap, encodeEapTlsData,
@@ -260,14 +259,9 @@ class PeerTls {
     this.pipe.destroy();
   }
 
-  /** Waits until the TLS stack has been quiet for two event-loop turns, then takes its output. */
+  /** Waits until the TLS stack has been quiet, then takes its output. */
   async #drain(): Promise<Buffer> {
-    let before = -1;
-    while (before !== this.pipe.pendingBytes) {
-      before = this.pipe.pendingBytes;
-      await nextTurn();
-      await nextTurn();
-    }
+    await this.pipe.settle();
     return this.pipe.takeOutput();
   }
 }

@@ -70,12 +70,7 @@ class Client {
    */
   async output(expectSome = true): Promise<Buffer> {
     for (let turns = 0; expectSome && this.pipe.pendingBytes === 0 && turns < 500; turns++) await nextTurn();
-    let before = -1;
-    while (before !== this.pipe.pendingBytes) {
-      before = this.pipe.pendingBytes;
-      await nextTurn();
-      await nextTurn();
-    }
+    await this.pipe.settle();
     return this.pipe.takeOutput();
   }
 
