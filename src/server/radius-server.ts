@@ -30,7 +30,7 @@ import { EapWorkerPool } from './eap-worker-pool.ts';
 import { drop, type Source } from './request-intake.ts';
 import type { RadiusClient } from './client-table.ts';
 import { RadsecListener, type PeerIdentity } from './radsec-listener.ts';
-import { UdpListener } from './udp-listener.ts';
+import { RECEIVE_BUFFER_BYTES, UdpListener } from './udp-listener.ts';
 import { TICKET_KEY_OCTETS } from '../tls/engine.ts';
 
 /** TLS 1.2 sessions kept for resumption (about 1-2 KB each). */
@@ -284,7 +284,14 @@ export class RadiusServer {
       for (const { listen, handler: target, into, what } of plan) {
         const listener = await UdpListener.bind(listen.address, listen.port, listen.family, (d, s) => target.handle(d, s), this.#logger);
         into.push(listener);
-        this.#logger.info({ address: listener.address.address, port: listener.address.port }, what);
+        const receiveBuffer = listener.receiveBufferBytes;
+        this.#logger.info({ address: listener.address.address, port: listener.address.port, receive_buffer_bytes: receiveBuffer }, what);
+        if (receiveBuffer < RECEIVE_BUFFER_BYTES) {
+          this.#logger.warn(
+            { wanted: RECEIVE_BUFFER_BYTES, granted: receiveBuffer },
+            'the kernel capped the UDP receive buffer: raise net.core.rmem_max, or bursts of requests may be dropped before they are read',
+          );
+        }
       }
       const radsecTls = this.#context.radsec?.tls;
       for (const listen of config.radsec.listen) {

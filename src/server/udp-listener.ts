@@ -14,6 +14,15 @@ export type DatagramHandler = (datagram: Buffer, source: Source) => Promise<Buff
 /** How long {@link UdpListener.close} waits for requests being handled before closing anyway. */
 const CLOSE_GRACE_MS = 5_000;
 
+/**
+ * The socket receive buffer asked for (SO_RCVBUF; Linux doubles it for its bookkeeping and caps
+ * it at `net.core.rmem_max`). The default, 208 KiB, holds about 90 full-size Access-Requests: 96
+ * conversations at once overflowed it while a handshake step ran, and the lost datagrams cost
+ * their NAS a retransmission timeout (bench, `RcvbufErrors` in /proc/net/snmp). 1 MiB holds about
+ * 450, a second and a half of work at saturation; older requests would be retransmitted anyway.
+ */
+export const RECEIVE_BUFFER_BYTES = 1 << 20;
+
 /** A bound UDP socket feeding a handler. */
 export class UdpListener {
   readonly #socket: dgram.Socket;
@@ -33,7 +42,7 @@ export class UdpListener {
 
   /** Binds `address:port` (port 0: the OS picks one) and starts serving. */
   static async bind(address: string, port: number, family: 4 | 6, handler: DatagramHandler, logger: Logger): Promise<UdpListener> {
-    const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 });
+    const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6, recvBufferSize: RECEIVE_BUFFER_BYTES });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(port, address, () => {
@@ -42,6 +51,11 @@ export class UdpListener {
       });
     });
     return new UdpListener(socket, handler, logger);
+  }
+
+  /** The receive buffer the kernel granted, as it reports it (twice the usable size on Linux). */
+  get receiveBufferBytes(): number {
+    return this.#socket.getRecvBufferSize();
   }
 
   /** The bound address and port. */
