@@ -53,9 +53,12 @@ export class UdpListener {
     return new UdpListener(socket, handler, logger);
   }
 
-  /** The receive buffer the kernel granted, as it reports it (twice the usable size on Linux). */
+  /**
+   * The receive buffer the kernel granted, comparable with {@link RECEIVE_BUFFER_BYTES}: Linux
+   * reports twice what was set (the other half is its bookkeeping), so that is halved.
+   */
   get receiveBufferBytes(): number {
-    return this.#socket.getRecvBufferSize();
+    return this.#socket.getRecvBufferSize() / (process.platform === 'linux' ? 2 : 1);
   }
 
   /** The bound address and port. */
