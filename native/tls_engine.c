@@ -59,7 +59,7 @@ typedef struct {
     }                                                           \
   } while (0)
 
-/* Throws the oldest OpenSSL error (or `fallback`) and empties the queue. */
+/* Throws `what` with the oldest OpenSSL error, and empties the queue. */
 static napi_value throw_openssl(napi_env env, const char *what) {
   char reason[256] = "no OpenSSL error recorded";
   unsigned long code = ERR_peek_error();
@@ -131,6 +131,12 @@ static napi_value certificate_der(napi_env env, X509 *certificate) {
   unsigned char *cursor = data;
   i2d_X509(certificate, &cursor);
   return buffer;
+}
+
+/* Appends the DER of `certificate` to `array` at *next; 0 with an exception pending on failure. */
+static int push_der(napi_env env, napi_value array, uint32_t *next, X509 *certificate) {
+  napi_value der = certificate_der(env, certificate);
+  return der != NULL && napi_set_element(env, array, (*next)++, der) == napi_ok;
 }
 
 static napi_value undefined_value(napi_env env) {
@@ -630,15 +636,11 @@ static napi_value built_chain(napi_env env, napi_callback_info info) {
   if (chain == NULL) {
     X509 *peer = SSL_get0_peer_certificate(conversation->ssl);
     if (peer == NULL) return array;
-    napi_value der = certificate_der(env, peer);
-    if (der == NULL) return NULL;
-    CALL(env, napi_set_element(env, array, next++, der));
+    if (!push_der(env, array, &next, peer)) return NULL;
     chain = SSL_get_peer_cert_chain(conversation->ssl); /* server side: without the leaf */
   }
   for (int i = 0; chain != NULL && i < sk_X509_num(chain); i++) {
-    napi_value der = certificate_der(env, sk_X509_value(chain, i));
-    if (der == NULL) return NULL;
-    CALL(env, napi_set_element(env, array, next++, der));
+    if (!push_der(env, array, &next, sk_X509_value(chain, i))) return NULL;
   }
   return array;
 }

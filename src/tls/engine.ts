@@ -162,8 +162,8 @@ export class TlsConversation {
     if (established.version !== 'TLSv1.2' || established.resumed) return;
     const session = nativeTls.session(handle);
     if (session === undefined) return;
-    const { store, namespace, ttlSeconds } = this.#resumption;
-    await store.set(`${namespace}${session.id.toString('hex')}`, session.der, ttlSeconds).catch(() => undefined);
+    const { store, ttlSeconds } = this.#resumption;
+    await store.set(storeKey(this.#resumption, session.id), session.der, ttlSeconds).catch(() => undefined);
   }
 
   /**
@@ -252,8 +252,7 @@ export class TlsConversation {
     if (this.#resumption === undefined) return;
     const hello = readClientHello(records);
     if (hello === undefined || hello.sessionId.length === 0 || (this.#offersTls13 && hello.offersTls13)) return;
-    const { store, namespace } = this.#resumption;
-    const session = await store.get(`${namespace}${hello.sessionId.toString('hex')}`).catch(() => undefined);
+    const session = await this.#resumption.store.get(storeKey(this.#resumption, hello.sessionId)).catch(() => undefined);
     if (session !== undefined && this.#handle !== undefined) nativeTls.offerSession(this.#handle, session);
   }
 
@@ -281,4 +280,9 @@ interface Resumption {
   readonly store: TlsSessionStore;
   readonly ttlSeconds: number;
   readonly namespace: string;
+}
+
+/** The session store key of a TLS 1.2 session ID: the engine's namespace, then the ID in hex. */
+function storeKey(resumption: Resumption, sessionId: Buffer): string {
+  return `${resumption.namespace}${sessionId.toString('hex')}`;
 }

@@ -210,7 +210,11 @@ export class RadiusTestClient {
 
   /** Encodes and sends an Access-Request; resolves with the verified reply. */
   async exchange(attributes: readonly RadiusAttribute[], identifier?: number): Promise<RadiusExchange> {
-    const request = this.encodeAccessRequest(attributes, identifier);
+    return this.exchangeEncoded(this.encodeAccessRequest(attributes, identifier));
+  }
+
+  /** Sends an Access-Request encoded by {@link encodeAccessRequest}; resolves with the verified reply. */
+  async exchangeEncoded(request: Buffer): Promise<RadiusExchange> {
     const decoded = decodePacket(request);
     assert.ok(decoded.ok, 'the codec decodes what it encodes');
     const reply = await this.send(request);
