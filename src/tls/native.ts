@@ -4,6 +4,7 @@
  * the OpenSSL library of the running Node. The handles are opaque; every call is synchronous.
  */
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 /** An SSL_CTX: the server certificate, the trust anchors and the handshake settings. */
 export type NativeContext = { readonly __brand: 'NativeContext' };
@@ -79,12 +80,12 @@ export const nativeTls: NativeTls = loadAddon();
 
 function loadAddon(): NativeTls {
   // src/tls/ and dist/tls/ are both two levels below the package root, where build/ is.
-  const path = new URL('../../build/Release/portcullis_tls.node', import.meta.url);
+  const path = fileURLToPath(new URL('../../build/Release/portcullis_tls.node', import.meta.url));
   try {
-    return createRequire(import.meta.url)(path.pathname) as NativeTls;
+    return createRequire(import.meta.url)(path) as NativeTls;
   } catch (error) {
     throw new Error(
-      `the native TLS engine is not built (${path.pathname}): run \`npm install\` (or \`npx node-gyp rebuild\`) with python3, make and a C compiler`,
+      `the native TLS engine is not built (${path}): run \`npm install\` (or \`npx node-gyp rebuild\`) with python3, make and a C compiler`,
       { cause: error },
     );
   }
